@@ -1,0 +1,127 @@
+//! One module per subcommand, and the error type that maps failures to exit codes.
+
+pub mod check;
+pub mod diff;
+pub mod notes;
+pub mod release;
+pub mod status;
+pub mod train;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::repo::Repo;
+
+/// Options shared by every command.
+#[derive(Clone, Debug)]
+pub struct Global {
+    /// Where to look for the repository.
+    pub directory: PathBuf,
+    /// Silences progress and warnings on stderr.
+    pub quiet: bool,
+}
+
+impl Global {
+    pub fn open(&self) -> Result<Repo, CommandError> {
+        Ok(Repo::discover(&self.directory)?)
+    }
+
+    /// Prints a warning on stderr unless `--quiet` is set.
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+}
+
+/// What kind of failure ended a command; it sets the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A check, gate or verification failed, or training failed: exit code 1.
+    Failed,
+    /// Bad usage or invalid input: exit code 2.
+    Invalid,
+    /// Interrupted by SIGINT or SIGTERM: exit code 130.
+    Interrupted,
+}
+
+impl Kind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::Failed => 1,
+            Kind::Invalid => 2,
+            Kind::Interrupted => 130,
+        }
+    }
+}
+
+/// An error at the command-line edge, printed on stderr.
+#[derive(Debug)]
+pub struct CommandError {
+    pub kind: Kind,
+    pub message: String,
+}
+
+impl CommandError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        CommandError {
+            kind: Kind::Invalid,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        CommandError {
+            kind: Kind::Failed,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+macro_rules! invalid_input {
+    ($($error:ty),* $(,)?) => {
+        $(impl From<$error> for CommandError {
+            fn from(error: $error) -> Self {
+                CommandError::invalid(error.to_string())
+            }
+        })*
+    };
+}
+
+invalid_input!(
+    crate::repo::RepoError,
+    crate::release_file::Problems,
+    crate::workspace::FindError,
+    crate::metrics::MetricsError,
+    crate::digest::DigestError,
+    crate::gates::GateError,
+    crate::record::RecordError,
+    crate::templates::TemplateError,
+    crate::tagging::TagError,
+);
+
+impl From<crate::training::TrainingError> for CommandError {
+    fn from(error: crate::training::TrainingError) -> Self {
+        use crate::training::TrainingError;
+        let kind = match &error {
+            TrainingError::Failed { .. } | TrainingError::TimedOut { .. } => Kind::Failed,
+            TrainingError::Interrupted { .. } => Kind::Interrupted,
+            _ => Kind::Invalid,
+        };
+        CommandError {
+            kind,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Writes `text` to stdout, ending it with exactly one newline.
+pub fn print(text: &str) {
+    println!("{}", text.trim_end_matches('\n'));
+}

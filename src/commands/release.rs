@@ -1,0 +1,169 @@
+//! `mrel release`: train, compare with the previous release, gate, render notes, sign and tag.
+
+use crate::commands::train::train;
+use crate::commands::{CommandError, Global, print};
+use crate::notes::{self, Prepared, Previous, Trained};
+use crate::record::{self, compose_message};
+use crate::registry::Registry;
+use crate::release_file::ReleaseFile;
+use crate::report::Format;
+use crate::tagging::{self, Signing};
+use crate::templates::Templates;
+use crate::workspace;
+
+pub struct Args {
+    pub model: String,
+    pub dry_run: bool,
+    pub no_sign: bool,
+    pub format: Format,
+}
+
+pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
+    let repo = global.open()?;
+    let release = workspace::find_model(&repo, &args.model)?;
+    let tag = release.tag_name();
+    let signing = if args.no_sign {
+        Signing::Unsigned
+    } else {
+        Signing::Sign
+    };
+
+    // Everything that can be checked before training is checked first, so that a long training
+    // run is not wasted on a release that cannot be tagged.
+    if tagging::exists(&repo, &tag)? {
+        return Err(tagging::TagError::Exists { tag }.into());
+    }
+    if repo.is_dirty()? {
+        return Err(CommandError::invalid(
+            "tracked files differ from HEAD; commit or stash your changes so that the release \
+             records exactly the code it was trained from (see `git status`)",
+        ));
+    }
+    let commit = repo.head_commit()?;
+    let registry = Registry::load(&repo)?;
+    if let Some(existing) = registry.model_events(&release.model).find(|event| {
+        event.commit == commit && matches!(event.name.kind, crate::tags::TagKind::Register(_))
+    }) {
+        return Err(CommandError::invalid(format!(
+            "commit {} already has the release tag {}; a commit carries one version of a model, \
+             so commit your change before releasing {}",
+            short(&commit.to_string()),
+            existing.tag,
+            release.version
+        )));
+    }
+    if signing == Signing::Sign && !args.dry_run {
+        tagging::check_signing(&repo, &tag)?;
+    }
+    let templates = Templates::load(Some(repo.root()))?;
+    let previous = previous_release(&registry, &release)?;
+
+    let outcome = train(
+        global,
+        &repo,
+        &release,
+        previous.as_ref().map(|previous| previous.version.clone()),
+    )?;
+    let trained = Trained {
+        metrics: outcome.metrics,
+        artifacts: outcome.artifacts,
+        started: Some(outcome.started),
+        duration: Some(outcome.duration),
+    };
+    let prepared = notes::prepare(&release, &commit.to_string(), trained, previous.as_ref())?;
+    let rendered = templates.render("notes.md.j2", &prepared.context)?;
+
+    if prepared.failed() {
+        report_gate_failures(&prepared, &tag);
+        return Err(CommandError::failed(format!(
+            "release of {tag} stopped: a quality gate failed; no tag was created (training log: {})",
+            outcome.log.display()
+        )));
+    }
+
+    if args.dry_run {
+        print_result(args.format, &rendered, &prepared, None);
+        if !global.quiet {
+            eprintln!("dry run: all gates passed; tag {tag} was not created");
+        }
+        return Ok(());
+    }
+
+    let message = compose_message(&rendered, &prepared.record);
+    let tag_id = tagging::create(&repo, &tag, commit, &message, signing)?;
+    print_result(
+        args.format,
+        &rendered,
+        &prepared,
+        Some((&tag, tag_id.to_string())),
+    );
+    if !global.quiet {
+        let how = if signing == Signing::Sign {
+            "signed"
+        } else {
+            "unsigned"
+        };
+        eprintln!(
+            "created {how} tag {tag} on {}; push it with `git push origin {tag}`",
+            short(&commit.to_string())
+        );
+    }
+    Ok(())
+}
+
+/// Reads the record of the greatest release below this version.
+pub fn previous_release(
+    registry: &Registry,
+    release: &ReleaseFile,
+) -> Result<Option<Previous>, CommandError> {
+    let Some((version, event)) = registry.previous(&release.model, &release.version) else {
+        return Ok(None);
+    };
+    let record = record::parse_release(&event.tag, &event.message)?;
+    Ok(Some(Previous {
+        version: version.to_string(),
+        record,
+    }))
+}
+
+fn report_gate_failures(prepared: &Prepared, tag: &str) {
+    for result in prepared
+        .context
+        .gates
+        .iter()
+        .filter(|result| result.status == crate::gates::Status::Failed)
+    {
+        let value = result
+            .value
+            .as_ref()
+            .map_or_else(|| "missing".to_owned(), ToString::to_string);
+        let previous = result
+            .previous
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), ToString::to_string);
+        eprintln!(
+            "gate failed for {tag}: {} {} {}: value {value}, previous {previous}: {}",
+            result.metric, result.check, result.limit, result.reason
+        );
+    }
+}
+
+fn print_result(format: Format, rendered: &str, prepared: &Prepared, tag: Option<(&str, String)>) {
+    match format {
+        Format::Json => {
+            let output = serde_json::json!({
+                "tag": tag.as_ref().map(|(name, _)| *name),
+                "tag_object": tag.as_ref().map(|(_, id)| id.clone()),
+                "created": tag.is_some(),
+                "notes": rendered,
+                "record": prepared.record,
+            });
+            print(&serde_json::to_string_pretty(&output).expect("JSON output always serializes"));
+        }
+        Format::Text | Format::Markdown => print(rendered),
+    }
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

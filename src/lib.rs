@@ -1,0 +1,21 @@
+//! mrel releases machine-learning models from a git repository: it trains a model declared in a
+//! `release.yaml`, compares its metrics with the previous release, applies quality gates, renders
+//! release notes and records the release as a signed annotated tag in GTO's grammar.
+
+pub mod commands;
+pub mod compare;
+pub mod digest;
+pub mod gates;
+pub mod metrics;
+pub mod notes;
+pub mod record;
+pub mod registry;
+pub mod release_file;
+pub mod repo;
+pub mod report;
+pub mod tagging;
+pub mod tags;
+pub mod templates;
+pub mod training;
+pub mod workspace;
+pub mod yaml;

@@ -1,0 +1,195 @@
+//! The registry: every annotated tag in GTO's grammar, read into events and ordered.
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+
+use crate::repo::{Repo, RepoError};
+use crate::tags::{self, TagKind, TagName};
+
+/// Who made a tag and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tagger {
+    pub name: String,
+    pub email: String,
+    pub time: jiff::Timestamp,
+}
+
+/// One registry event: an annotated tag whose name follows the grammar.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The tag name without `refs/tags/`.
+    pub tag: String,
+    pub name: TagName,
+    /// The id of the tag object (before peeling).
+    pub tag_id: ObjectId,
+    /// The commit the tag points at, after peeling tags that point at tags.
+    pub commit: ObjectId,
+    pub tagger: Option<Tagger>,
+    /// The message without its signature.
+    pub message: String,
+    pub signed: bool,
+}
+
+/// All registry events of a repository, oldest first.
+pub struct Registry {
+    pub events: Vec<Event>,
+    /// Lightweight tags whose names follow the grammar; they are not registry events.
+    pub lightweight: Vec<String>,
+}
+
+/// Nesting depth past which a chain of tags pointing at tags is treated as broken.
+const MAX_PEEL_DEPTH: usize = 16;
+
+impl Registry {
+    /// Reads every tag under `refs/tags/` that follows the registry grammar.
+    pub fn load(repo: &Repo) -> Result<Registry, RepoError> {
+        let git_error = |error: gix::Error| RepoError::Git(error.to_string());
+        let references = repo.git.references().map_err(git_error)?;
+        let mut events = Vec::new();
+        let mut lightweight = Vec::new();
+        for reference in references.tags().map_err(git_error)? {
+            let reference = reference.map_err(|error| RepoError::Git(error.to_string()))?;
+            let tag = reference.name().shorten().to_str_lossy().into_owned();
+            let Some(name) = tags::parse(&tag) else {
+                continue;
+            };
+            let Some(id) = reference.target().try_id().map(ToOwned::to_owned) else {
+                continue;
+            };
+            match read_tag(repo, &tag, name, id)? {
+                Some(event) => events.push(event),
+                None => lightweight.push(tag),
+            }
+        }
+        events.sort_by(|a, b| event_order(a).cmp(&event_order(b)));
+        lightweight.sort();
+        Ok(Registry {
+            events,
+            lightweight,
+        })
+    }
+
+    /// The events of one model, oldest first.
+    pub fn model_events<'a>(&'a self, model: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events
+            .iter()
+            .filter(move |event| event.name.model == model)
+    }
+
+    /// Every model with at least one event, sorted.
+    pub fn models(&self) -> Vec<String> {
+        let mut models: Vec<String> = self
+            .events
+            .iter()
+            .map(|event| event.name.model.clone())
+            .collect();
+        models.sort();
+        models.dedup();
+        models
+    }
+
+    /// The release tags of a model's active versions: registered and not deregistered since.
+    pub fn releases<'a>(&'a self, model: &'a str) -> Vec<(&'a semver::Version, &'a Event)> {
+        let mut active: Vec<(&semver::Version, &Event)> = Vec::new();
+        for event in self.model_events(model) {
+            match &event.name.kind {
+                TagKind::Register(version) => {
+                    active.retain(|(known, _)| *known != version);
+                    active.push((version, event));
+                }
+                TagKind::Deregister(version) => active.retain(|(known, _)| *known != version),
+                _ => {}
+            }
+        }
+        active.sort_by(|a, b| a.0.cmp(b.0));
+        active
+    }
+
+    /// The greatest active version: SemVer order, so pre-releases sort below their release.
+    pub fn latest<'a>(&'a self, model: &'a str) -> Option<(&'a semver::Version, &'a Event)> {
+        self.releases(model).into_iter().next_back()
+    }
+
+    /// The greatest active version below `version`.
+    pub fn previous<'a>(
+        &'a self,
+        model: &'a str,
+        version: &semver::Version,
+    ) -> Option<(&'a semver::Version, &'a Event)> {
+        self.releases(model)
+            .into_iter()
+            .rev()
+            .find(|(known, _)| *known < version)
+    }
+
+    /// The release tag of an exact version, active or not.
+    pub fn release<'a>(&'a self, model: &'a str, version: &semver::Version) -> Option<&'a Event> {
+        self.model_events(model)
+            .filter(|event| event.name.kind == TagKind::Register(version.clone()))
+            .last()
+    }
+}
+
+/// Events sort by tagger time, then by counter, then by name, so that the order is stable.
+fn event_order(event: &Event) -> (i64, u64, String) {
+    let seconds = event
+        .tagger
+        .as_ref()
+        .map_or(0, |tagger| tagger.time.as_second());
+    (seconds, event.name.counter.unwrap_or(0), event.tag.clone())
+}
+
+/// Reads the tag object `id`; `None` for a lightweight tag (one that points at a commit).
+fn read_tag(
+    repo: &Repo,
+    tag: &str,
+    name: TagName,
+    id: ObjectId,
+) -> Result<Option<Event>, RepoError> {
+    let git_error = |error: gix::Error| RepoError::Git(format!("tag {tag}: {error}"));
+    let object = repo.git.find_object(id).map_err(git_error)?;
+    if object.kind != gix::object::Kind::Tag {
+        return Ok(None);
+    }
+    let decoded = gix::objs::TagRef::from_bytes(&object.data, id.kind()).map_err(|error| {
+        RepoError::Git(format!("tag {tag}: cannot decode the tag object: {error}"))
+    })?;
+    let tagger = decoded.tagger().ok().flatten().and_then(|signature| {
+        let time = signature.time().ok()?;
+        Some(Tagger {
+            name: signature.name.to_str_lossy().trim().to_owned(),
+            email: signature.email.to_str_lossy().trim().to_owned(),
+            time: jiff::Timestamp::from_second(time.seconds).ok()?,
+        })
+    });
+    let message = decoded.message.to_str_lossy().into_owned();
+    let signed = decoded.signature.is_some();
+    let mut target = decoded.target();
+    let mut depth = 0;
+    loop {
+        let object = repo.git.find_object(target).map_err(git_error)?;
+        match object.kind {
+            gix::object::Kind::Tag if depth < MAX_PEEL_DEPTH => {
+                let inner = gix::objs::TagRef::from_bytes(&object.data, target.kind())
+                    .map_err(|error| RepoError::Git(format!("tag {tag}: {error}")))?;
+                target = inner.target();
+                depth += 1;
+            }
+            gix::object::Kind::Commit => break,
+            _ => {
+                return Err(RepoError::Git(format!(
+                    "tag {tag} does not point at a commit; delete or fix it with git"
+                )));
+            }
+        }
+    }
+    Ok(Some(Event {
+        tag: tag.to_owned(),
+        name,
+        tag_id: id,
+        commit: target,
+        tagger,
+        message,
+        signed,
+    }))
+}
