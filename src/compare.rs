@@ -29,9 +29,11 @@ pub struct MetricRow {
     pub old: Option<MetricValue>,
     #[serde(serialize_with = "serialize_value")]
     pub new: Option<MetricValue>,
-    /// `new - old` where both are numbers.
+    /// `new - old` where both are numbers; JSON spells an infinite change as a string.
+    #[serde(serialize_with = "serialize_float")]
     pub change: Option<f64>,
     /// `(new - old) / |old|` where both are numbers and old is not zero.
+    #[serde(serialize_with = "serialize_float")]
     pub relative: Option<f64>,
     pub verdict: Verdict,
     /// The worst verdict among the gate's checks, where the metric has a gate.
@@ -45,6 +47,15 @@ fn serialize_value<S: serde::Serializer>(
     value
         .as_ref()
         .map(MetricValue::to_json)
+        .serialize(serializer)
+}
+
+fn serialize_float<S: serde::Serializer>(
+    value: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    value
+        .map(|value| MetricValue::number(value).to_json())
         .serialize(serializer)
 }
 
@@ -70,33 +81,28 @@ pub fn metric_rows(
         let before = old.get(name);
         let after = new.get(name);
         let gate = gate_status(name, results);
-        let (change, relative) = match (
-            before.and_then(MetricValue::as_f64),
-            after.and_then(MetricValue::as_f64),
-        ) {
-            (Some(a), Some(b)) if !(a.is_nan() && b.is_nan()) && a != b => {
-                let change = b - a;
-                let relative = (a != 0.0 && a.is_finite()).then(|| change / a.abs());
-                (Some(change), relative)
-            }
-            _ => (None, None),
+        let change = match (before, after) {
+            (Some(a), Some(b)) if !a.same_as(b) => a.change_to(b),
+            _ => None,
         };
+        let relative = change.and_then(|change| {
+            let base = before.and_then(MetricValue::as_f64)?;
+            (base != 0.0 && base.is_finite() && change.is_finite()).then(|| change / base.abs())
+        });
         let direction = gates.get(name.as_str()).and_then(|gate| gate.better);
         let verdict = match (before, after) {
             (None, Some(_)) => Verdict::Added,
             (Some(_), None) => Verdict::Removed,
             (Some(a), Some(b)) if a.same_as(b) => Verdict::Unchanged,
             _ => match (change, direction) {
-                (Some(change), Some(Better::Higher))
-                    if change.is_finite() || change.is_infinite() =>
-                {
+                (Some(change), Some(Better::Higher)) if !change.is_nan() => {
                     if change > 0.0 {
                         Verdict::Improved
                     } else {
                         Verdict::Regressed
                     }
                 }
-                (Some(change), Some(Better::Lower)) => {
+                (Some(change), Some(Better::Lower)) if !change.is_nan() => {
                     if change < 0.0 {
                         Verdict::Improved
                     } else {

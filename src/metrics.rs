@@ -31,14 +31,33 @@ impl MetricValue {
         }
     }
 
-    /// Equality as a reviewer sees it: NaN equals NaN, and `1.0` equals `1`.
+    /// Equality as a reviewer sees it: NaN equals NaN, `1.0` equals `1`, and integers beyond the
+    /// precision of a float compare digit by digit.
     pub fn same_as(&self, other: &MetricValue) -> bool {
         match (self, other) {
-            (MetricValue::Number { value: a, .. }, MetricValue::Number { value: b, .. }) => {
-                a == b || (a.is_nan() && b.is_nan())
-            }
+            (
+                MetricValue::Number { value: a, text: x },
+                MetricValue::Number { value: b, text: y },
+            ) => match (integer_digits(x), integer_digits(y)) {
+                (Some(x), Some(y)) => x == y,
+                _ => a == b || (a.is_nan() && b.is_nan()),
+            },
             _ => self == other,
         }
+    }
+
+    /// `other - self` where both are numbers. Integers are subtracted exactly where they fit in
+    /// 128 bits, so that a change beyond a float's precision is not lost.
+    pub fn change_to(&self, other: &MetricValue) -> Option<f64> {
+        let (MetricValue::Number { value: a, text: x }, MetricValue::Number { value: b, text: y }) =
+            (self, other)
+        else {
+            return None;
+        };
+        if let (Ok(x), Ok(y)) = (x.parse::<i128>(), y.parse::<i128>()) {
+            return y.checked_sub(x).map(|change| change as f64);
+        }
+        Some(b - a)
     }
 
     /// The value as JSON. JSON has no NaN or infinity, so those are the strings `NaN`,
@@ -85,6 +104,13 @@ impl fmt::Display for MetricValue {
             MetricValue::Null => formatter.write_str("null"),
         }
     }
+}
+
+/// The digits of an integer written without a fraction or exponent, without a leading `+`.
+fn integer_digits(text: &str) -> Option<&str> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    let body = digits.strip_prefix('-').unwrap_or(digits);
+    (!body.is_empty() && body.bytes().all(|byte| byte.is_ascii_digit())).then_some(digits)
 }
 
 /// Spells a float the way JSON and Python do.
@@ -199,7 +225,7 @@ pub fn parse(text: &str, shown: &str, format: Format) -> Result<Metrics, Metrics
                         line: error.line(),
                         column: error.column(),
                     },
-                    message: error.to_string(),
+                    message: without_position(&error.to_string()),
                 })?;
             }
             let root = yaml::parse(text).map_err(|error| MetricsError::Syntax {
@@ -255,6 +281,14 @@ fn check_json_syntax(text: &str) -> Result<(), serde_json::Error> {
         rest = &rest[c.len_utf8()..];
     }
     serde_json::from_str::<serde::de::IgnoredAny>(&blanked).map(|_| ())
+}
+
+/// serde_json ends its messages with the position, which the error shows already.
+fn without_position(message: &str) -> String {
+    message
+        .rfind(" at line ")
+        .map_or(message, |at| &message[..at])
+        .to_owned()
 }
 
 fn position_of(text: &str, offset: usize) -> Position {

@@ -61,7 +61,7 @@ impl Registry {
                 None => lightweight.push(tag),
             }
         }
-        events.sort_by(|a, b| event_order(a).cmp(&event_order(b)));
+        events.sort_by_key(event_order);
         lightweight.sort();
         Ok(Registry {
             events,

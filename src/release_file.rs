@@ -770,14 +770,14 @@ impl Reader {
                 _ => {}
             }
         }
-        if let (Some(min), Some(max)) = (gate.min, gate.max) {
-            if min > max {
-                self.report(
-                    node.position,
-                    field,
-                    format!("`min` ({min}) is greater than `max` ({max}), so no value can pass"),
-                );
-            }
+        if let (Some(min), Some(max)) = (gate.min, gate.max)
+            && min > max
+        {
+            self.report(
+                node.position,
+                field,
+                format!("`min` ({min}) is greater than `max` ({max}), so no value can pass"),
+            );
         }
         if entries.is_empty() {
             self.report(
@@ -796,24 +796,26 @@ impl Reader {
     }
 
     fn change(&mut self, node: &Node, field: &str) -> Option<Change> {
-        if let Value::Scalar(scalar) = &node.value {
-            if let Resolved::String(text) = scalar.resolve() {
-                let percent = text
-                    .strip_suffix('%')
-                    .and_then(|number| number.trim().parse::<f64>().ok())
-                    .filter(|percent| percent.is_finite() && *percent >= 0.0);
-                return match percent {
-                    Some(percent) => Some(Change::Percent(percent)),
-                    None => {
-                        self.report(
-                            node.position,
-                            field,
-                            format!("invalid limit `{text}`: expected a number or a percentage such as `5%`"),
-                        );
-                        None
-                    }
-                };
-            }
+        if let Value::Scalar(scalar) = &node.value
+            && let Resolved::String(text) = scalar.resolve()
+        {
+            let percent = text
+                .strip_suffix('%')
+                .and_then(|number| number.trim().parse::<f64>().ok())
+                .filter(|percent| percent.is_finite() && *percent >= 0.0);
+            return match percent {
+                Some(percent) => Some(Change::Percent(percent)),
+                None => {
+                    self.report(
+                        node.position,
+                        field,
+                        format!(
+                            "invalid limit `{text}`: expected a number or a percentage such as `5%`"
+                        ),
+                    );
+                    None
+                }
+            };
         }
         let amount = self.number(node, field)?;
         if amount < 0.0 {

@@ -24,7 +24,7 @@ pub fn format_number(value: f64, precision: usize) -> String {
     }
     let precision = precision.max(1);
     let exponent = value.abs().log10().floor() as i32;
-    if exponent < -4 || exponent >= precision as i32 + 1 {
+    if exponent < -4 || exponent > precision as i32 {
         let text = format!("{:.*e}", precision - 1, value);
         let (mantissa, power) = text.split_once('e').unwrap_or((&text, "0"));
         let power: i32 = power.parse().unwrap_or(0);
@@ -46,6 +46,11 @@ fn trim_zeros(text: &str) -> &str {
 /// Formats a JSON value from a record or a context: numbers with the default precision
 /// (integers as written), strings bare, absent values as an em dash.
 pub fn format_json_value(value: &serde_json::Value) -> String {
+    format_json_value_with(value, DEFAULT_PRECISION)
+}
+
+/// [`format_json_value`] with a chosen precision.
+pub fn format_json_value_with(value: &serde_json::Value, precision: usize) -> String {
     match value {
         serde_json::Value::Null => "—".into(),
         serde_json::Value::Number(number) => {
@@ -58,7 +63,7 @@ pub fn format_json_value(value: &serde_json::Value) -> String {
             } else {
                 number
                     .as_f64()
-                    .map_or(text, |value| format_number(value, DEFAULT_PRECISION))
+                    .map_or(text, |value| format_number(value, precision))
             }
         }
         serde_json::Value::String(text) => text.clone(),

@@ -1,7 +1,6 @@
 //! Writing annotated tags, signed the way `git tag -s` signs them.
 
 use gix::ObjectId;
-use gix::bstr::ByteSlice;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
 use crate::repo::Repo;
@@ -48,6 +47,17 @@ pub fn check_signing(repo: &Repo, tag: &str) -> Result<(), TagError> {
         return Err(TagError::Signing {
             tag: tag.to_owned(),
             message: "no signing key is configured".into(),
+        });
+    }
+    let key = options.signing_key.to_string_lossy();
+    let is_literal_key = key.starts_with("key::") || key.starts_with("ssh-");
+    if options.format == gix::objs::signature::Format::Ssh
+        && !is_literal_key
+        && !std::path::Path::new(key.as_ref()).exists()
+    {
+        return Err(TagError::Signing {
+            tag: tag.to_owned(),
+            message: format!("the SSH signing key file {key} does not exist"),
         });
     }
     Ok(())
@@ -167,26 +177,25 @@ pub fn create(
 }
 
 /// The signer's own words where it printed any, which name the real cause (a missing key file,
-/// an agent that refused).
+/// an agent that refused); gix reports them as `program="…", stderr="…"`.
 fn signing_failure(error: &gix::Error) -> String {
-    let text = format!("{error:?}");
-    let stderr = text
-        .split("stderr")
-        .nth(1)
-        .map(|tail| {
-            tail.trim_start_matches([':', ' ', '"', '='])
-                .lines()
-                .next()
-                .unwrap_or_default()
-        })
-        .map(|line| {
-            line.replace("\\n", " ")
-                .trim_matches(['"', ',', ' '])
-                .to_owned()
-        })
-        .filter(|line| !line.is_empty());
-    match stderr {
-        Some(stderr) => format!("{error} ({})", stderr.as_bytes().to_str_lossy()),
-        None => error.to_string(),
+    let text = error.to_string();
+    let field = |name: &str| {
+        let start = text.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = text[start..]
+            .find("\", ")
+            .map_or(text.len() - 1, |end| start + end);
+        Some(
+            text[start..end]
+                .replace("\\'", "'")
+                .replace("\\r", "")
+                .replace("\\n", " "),
+        )
+    };
+    match (field("program"), field("stderr")) {
+        (Some(program), Some(stderr)) if !stderr.trim().is_empty() => {
+            format!("{program} failed: {}", stderr.trim())
+        }
+        _ => text,
     }
 }

@@ -149,9 +149,10 @@ fn template_value(json: &serde_json::Value) -> Value {
         serde_json::Value::Array(items) => {
             items.iter().map(template_value).collect::<Vec<_>>().into()
         }
-        serde_json::Value::Object(map) => Value::from_iter(
+        serde_json::Value::Object(map) => Value::from(
             map.iter()
-                .map(|(key, value)| (key.as_str(), template_value(value))),
+                .map(|(key, value)| (key.clone(), template_value(value)))
+                .collect::<std::collections::BTreeMap<String, Value>>(),
         ),
     }
 }

@@ -256,10 +256,10 @@ fn copy_lines(
                 .next()
                 .unwrap_or_default()
                 .trim();
-            if !shown.is_empty() {
-                if let Ok(mut last) = last_line.lock() {
-                    *last = shown.to_owned();
-                }
+            if !shown.is_empty()
+                && let Ok(mut last) = last_line.lock()
+            {
+                *last = shown.to_owned();
             }
             line.clear();
         }

@@ -58,10 +58,10 @@ impl Scalar {
         if is_integer(text) {
             return Resolved::Integer(text);
         }
-        if is_float(text) {
-            if let Ok(value) = text.parse::<f64>() {
-                return Resolved::Float(value);
-            }
+        if is_float(text)
+            && let Ok(value) = text.parse::<f64>()
+        {
+            return Resolved::Float(value);
         }
         Resolved::String(text)
     }

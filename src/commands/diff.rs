@@ -10,7 +10,7 @@ use crate::record;
 use crate::registry::Registry;
 use crate::release_file::{self, ReleaseFile, in_worktree};
 use crate::repo::Repo;
-use crate::report::{Format, Table, format_change_with, format_number};
+use crate::report::{Format, Table, format_change_with, format_json_value_with};
 use crate::tags::{self, TagKind};
 use crate::workspace;
 
@@ -208,20 +208,11 @@ fn render_tables(
 ) -> String {
     let markdown = args.format == Format::Markdown;
     let precision = args.precision;
-    let value = |value: &Option<serde_json::Value>| match value {
-        None => "—".to_owned(),
-        Some(serde_json::Value::Number(number))
-            if !number
-                .to_string()
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b'-') =>
-        {
-            number
-                .as_f64()
-                .map_or_else(|| number.to_string(), |v| format_number(v, precision))
-        }
-        Some(serde_json::Value::String(text)) => text.clone(),
-        Some(other) => other.to_string(),
+    let value = |value: &Option<serde_json::Value>| {
+        value.as_ref().map_or_else(
+            || "—".to_owned(),
+            |value| format_json_value_with(value, precision),
+        )
     };
 
     let mut out = String::new();
@@ -285,15 +276,33 @@ fn render_tables(
         });
     }
 
-    let failed: Vec<&GateResult> = results
-        .iter()
-        .filter(|result| result.status == Status::Failed)
-        .collect();
-    for result in failed {
-        out.push_str(&format!(
-            "gate failed: {} {} {}: {}\n",
-            result.metric, result.check, result.limit, result.reason
-        ));
+    if !results.is_empty() {
+        out.push_str(if markdown {
+            "### Gates\n\n"
+        } else {
+            "gates:\n\n"
+        });
+        let mut gates =
+            Table::new(&["metric", "check", "limit", "value", "verdict"]).align_right(&[3]);
+        for result in results {
+            let verdict = match result.status {
+                Status::Passed => "passed".to_owned(),
+                Status::Failed => format!("FAILED: {}", result.reason),
+                Status::Skipped => format!("skipped: {}", result.reason),
+            };
+            gates.push(vec![
+                result.metric.clone(),
+                result.check.clone(),
+                result.limit.clone(),
+                value(&result.value),
+                verdict,
+            ]);
+        }
+        out.push_str(&if markdown {
+            gates.to_markdown()
+        } else {
+            gates.to_text()
+        });
     }
     out
 }

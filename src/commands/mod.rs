@@ -23,7 +23,13 @@ pub struct Global {
 
 impl Global {
     pub fn open(&self) -> Result<Repo, CommandError> {
-        Ok(Repo::discover(&self.directory)?)
+        let directory = std::path::absolute(&self.directory).map_err(|error| {
+            CommandError::invalid(format!(
+                "invalid directory {}: {error}",
+                self.directory.display()
+            ))
+        })?;
+        Ok(Repo::discover(&directory)?)
     }
 
     /// Prints a warning on stderr unless `--quiet` is set.
@@ -121,7 +127,12 @@ impl From<crate::training::TrainingError> for CommandError {
     }
 }
 
-/// Writes `text` to stdout, ending it with exactly one newline.
+/// Writes `text` to stdout, adding a final newline where it has none. Trailing blank lines stay,
+/// so that a markdown table keeps the blank line that ends it.
 pub fn print(text: &str) {
-    println!("{}", text.trim_end_matches('\n'));
+    if text.ends_with('\n') {
+        print!("{text}");
+    } else {
+        println!("{text}");
+    }
 }
