@@ -82,6 +82,52 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Assign a stage to a released version, along the declared promotion path.
+    Promote {
+        model: String,
+        version: String,
+        stage: String,
+        /// Skip the rule that a version enters a stage only after the previous one.
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why, recorded in the tag (required with --force).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Create an unsigned tag.
+        #[arg(long)]
+        no_sign: bool,
+    },
+    /// Put the version that held a stage before the current one back into it.
+    Rollback {
+        model: String,
+        stage: String,
+        /// The version to put back; by default the stage's previous holder.
+        #[arg(long)]
+        to: Option<String>,
+        /// Why, recorded in the tag.
+        #[arg(long)]
+        reason: String,
+        /// Create an unsigned tag.
+        #[arg(long)]
+        no_sign: bool,
+    },
+    /// Deregister a version, or deprecate the model when no version is given.
+    Deprecate {
+        model: String,
+        version: Option<String>,
+        /// Why, recorded in the tag.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Create an unsigned tag.
+        #[arg(long)]
+        no_sign: bool,
+    },
+    /// List every registry event of a model, oldest first.
+    History {
+        model: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Show every model's latest version, who released it and when, and its stages.
     Status {
         model: Option<String>,
@@ -158,6 +204,57 @@ fn dispatch(global: &Global, command: Command) -> Result<(), CommandError> {
                 format,
             },
         ),
+        Command::Promote {
+            model,
+            version,
+            stage,
+            force,
+            reason,
+            no_sign,
+        } => commands::promote::run(
+            global,
+            &commands::promote::Args {
+                model,
+                version,
+                stage,
+                force,
+                reason,
+                no_sign,
+            },
+        ),
+        Command::Rollback {
+            model,
+            stage,
+            to,
+            reason,
+            no_sign,
+        } => commands::rollback::run(
+            global,
+            &commands::rollback::Args {
+                model,
+                stage,
+                to,
+                reason,
+                no_sign,
+            },
+        ),
+        Command::Deprecate {
+            model,
+            version,
+            reason,
+            no_sign,
+        } => commands::deprecate::run(
+            global,
+            &commands::deprecate::Args {
+                model,
+                version,
+                reason,
+                no_sign,
+            },
+        ),
+        Command::History { model, format } => {
+            commands::history::run(global, &commands::history::Args { model, format })
+        }
         Command::Status { model, format } => {
             commands::status::run(global, &commands::status::Args { model, format })
         }

@@ -66,8 +66,8 @@ pub enum RecordError {
     UnknownFormat { tag: String, format: String },
 }
 
-/// Joins rendered notes and the record into a tag message.
-pub fn compose_message(notes: &str, record: &ReleaseRecord) -> String {
+/// Joins rendered notes (or a summary line) and a record into a tag message.
+pub fn compose_message(notes: &str, record: &impl Serialize) -> String {
     let json = serde_json::to_string_pretty(record).expect("a record always serializes to JSON");
     format!(
         "{}\n\n{FENCE_OPEN}\n{json}\n{FENCE_CLOSE}\n",
@@ -89,6 +89,19 @@ pub fn split_message(message: &str) -> (&str, Option<&str>) {
 
 /// Reads the release record from the message of `tag`.
 pub fn parse_release(tag: &str, message: &str) -> Result<ReleaseRecord, RecordError> {
+    parse(tag, message, RELEASE_FORMAT)
+}
+
+/// Reads the record of a stage or lifecycle event from the message of `tag`.
+pub fn parse_event(tag: &str, message: &str) -> Result<EventRecord, RecordError> {
+    parse(tag, message, EVENT_FORMAT)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    tag: &str,
+    message: &str,
+    expected: &str,
+) -> Result<T, RecordError> {
     let (_, json) = split_message(message);
     let json = json.ok_or_else(|| RecordError::Missing {
         tag: tag.to_owned(),
@@ -103,7 +116,7 @@ pub fn parse_release(tag: &str, message: &str) -> Result<ReleaseRecord, RecordEr
         .and_then(serde_json::Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    if format != RELEASE_FORMAT {
+    if format != expected {
         return Err(RecordError::UnknownFormat {
             tag: tag.to_owned(),
             format,
@@ -113,6 +126,26 @@ pub fn parse_release(tag: &str, message: &str) -> Result<ReleaseRecord, RecordEr
         tag: tag.to_owned(),
         message: error.to_string(),
     })
+}
+
+/// The record format of stage assignments, rollbacks, deregistrations and deprecations.
+pub const EVENT_FORMAT: &str = "mrel.event/1";
+
+/// What a stage or lifecycle tag recorded beyond its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRecord {
+    pub format: String,
+    pub model: String,
+    /// `promote`, `rollback`, `deregister` or `deprecate`.
+    pub event: String,
+    pub version: Option<String>,
+    pub stage: Option<String>,
+    /// The version that held the stage before this event.
+    pub replaces: Option<String>,
+    /// Whether `--force` skipped the promotion path.
+    pub forced: bool,
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

@@ -193,3 +193,60 @@ fn read_tag(
         signed,
     }))
 }
+
+impl Registry {
+    /// One more than the highest counter on any tag of the model, as GTO numbers events.
+    pub fn next_counter(&self, model: &str) -> u64 {
+        self.model_events(model)
+            .filter_map(|event| event.name.counter)
+            .max()
+            .map_or(1, |counter| counter + 1)
+    }
+
+    /// The version released on `commit`: the greatest one where several share it.
+    pub fn version_at<'a>(
+        &'a self,
+        model: &'a str,
+        commit: gix::ObjectId,
+    ) -> Option<&'a semver::Version> {
+        self.model_events(model)
+            .filter(|event| event.commit == commit)
+            .filter_map(|event| match &event.name.kind {
+                TagKind::Register(version) => Some(version),
+                _ => None,
+            })
+            .max()
+    }
+
+    /// Assignments to and removals from `stage`, oldest first, each with the version it names
+    /// (`None` for an unassignment or a commit without a release).
+    pub fn stage_history<'a>(
+        &'a self,
+        model: &'a str,
+        stage: &'a str,
+    ) -> Vec<(&'a Event, Option<&'a semver::Version>)> {
+        self.model_events(model)
+            .filter_map(|event| match &event.name.kind {
+                TagKind::Assign(name) if name == stage => {
+                    Some((event, self.version_at(model, event.commit)))
+                }
+                TagKind::Unassign(name) if name == stage => Some((event, None)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The version in `stage` now: the latest assignment, unless an unassignment followed it.
+    pub fn in_stage<'a>(
+        &'a self,
+        model: &'a str,
+        stage: &'a str,
+    ) -> Option<(&'a Event, &'a semver::Version)> {
+        match self.stage_history(model, stage).into_iter().next_back() {
+            Some((event, Some(version))) if matches!(event.name.kind, TagKind::Assign(_)) => {
+                Some((event, version))
+            }
+            _ => None,
+        }
+    }
+}

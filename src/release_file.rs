@@ -17,6 +17,8 @@ pub struct ReleaseFile {
     /// Path of the file relative to the repository root, with `/` separators.
     pub path: String,
     pub model: String,
+    /// Where the `model` value is written, for problems about the model as a whole.
+    pub model_position: Position,
     pub version: semver::Version,
     pub description: Option<String>,
     pub stages: Vec<String>,
@@ -285,9 +287,18 @@ pub fn parse(path: &str, text: &str) -> Result<ReleaseFile, Problems> {
         file: path.to_owned(),
         problems: Vec::new(),
     };
-    let root = match yaml::parse(text) {
-        Ok(Some(root)) => root,
-        Ok(None) => {
+    let root = match yaml::parse_keeping_first(text) {
+        Ok((Some(root), duplicates)) => {
+            for duplicate in duplicates {
+                let message = format!(
+                    "duplicate key (first defined at line {})",
+                    duplicate.first_line
+                );
+                reader.report(duplicate.position, &duplicate.field, message);
+            }
+            root
+        }
+        Ok((None, _)) => {
             reader.report(
                 Position { line: 1, column: 1 },
                 "",
@@ -527,6 +538,7 @@ impl Reader {
         Some(ReleaseFile {
             path: self.file.clone(),
             model: model?,
+            model_position: field("model").map_or(root.position, |entry| entry.value.position),
             version: version?,
             description,
             stages: stages?,

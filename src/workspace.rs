@@ -124,7 +124,7 @@ fn duplicate_models(releases: &[ReleaseFile]) -> Vec<Problem> {
         {
             problems.push(Problem {
                 file: release.path.clone(),
-                position: Position { line: 1, column: 1 },
+                position: release.model_position,
                 field: "model".into(),
                 message: format!(
                     "model `{}` is also declared in {}; each model has one release file",

@@ -156,8 +156,33 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses one YAML document. An empty document is `None`.
+/// A key that appears twice in one mapping; the tree keeps the first value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DuplicateKey {
+    /// Dotted path of the key, such as `train.command`.
+    pub field: String,
+    pub position: Position,
+    pub first_line: usize,
+}
+
+/// Parses one YAML document, where a duplicate key is an error. An empty document is `None`.
 pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+    let (root, duplicates) = parse_keeping_first(text)?;
+    match duplicates.into_iter().next() {
+        Some(duplicate) => Err(SyntaxError {
+            position: duplicate.position,
+            message: format!(
+                "duplicate key `{}` (first defined at line {})",
+                duplicate.field, duplicate.first_line
+            ),
+        }),
+        None => Ok(root),
+    }
+}
+
+/// Parses one YAML document and lists every duplicate key, so that a caller can report them
+/// beside the other problems of the same document.
+pub fn parse_keeping_first(text: &str) -> Result<(Option<Node>, Vec<DuplicateKey>), SyntaxError> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
     parser
@@ -169,7 +194,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     if let Some(error) = builder.error {
         return Err(error);
     }
-    Ok(builder.root)
+    Ok((builder.root, builder.duplicates))
 }
 
 enum Open {
@@ -192,6 +217,7 @@ struct TreeBuilder {
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     error: Option<SyntaxError>,
+    duplicates: Vec<DuplicateKey>,
 }
 
 impl TreeBuilder {
@@ -201,10 +227,34 @@ impl TreeBuilder {
         }
     }
 
+    /// Dotted path of the mapping being filled, from the keys and indexes of the open nodes.
+    fn open_path(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for open in &self.stack[..self.stack.len().saturating_sub(1)] {
+            match open {
+                Open::Mapping {
+                    pending_key: Some((key, _)),
+                    ..
+                } => parts.push(key.clone()),
+                Open::Sequence { items, .. } => {
+                    let index = format!("[{}]", items.len());
+                    match parts.last_mut() {
+                        Some(last) => last.push_str(&index),
+                        None => parts.push(index),
+                    }
+                }
+                Open::Mapping { .. } => {}
+            }
+        }
+        parts.join(".")
+    }
+
     fn finish(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
+        let parent_path = self.open_path();
+        let mut non_scalar_key = None;
         let mut duplicate = None;
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -216,28 +266,34 @@ impl TreeBuilder {
             }) => match pending_key.take() {
                 None => match node.value {
                     Value::Scalar(scalar) => *pending_key = Some((scalar.text, node.position)),
-                    _ => duplicate = Some((node.position, "a mapping key must be a scalar".into())),
+                    _ => non_scalar_key = Some(node.position),
                 },
-                Some((key, key_position)) => {
-                    if let Some(first) = entries.iter().find(|entry| entry.key == key) {
-                        duplicate = Some((
-                            key_position,
-                            format!(
-                                "duplicate key `{key}` (first defined at line {})",
-                                first.key_position.line
-                            ),
-                        ));
+                Some((key, key_position)) => match entries.iter().find(|entry| entry.key == key) {
+                    Some(first) => {
+                        let field = if parent_path.is_empty() {
+                            key
+                        } else {
+                            format!("{parent_path}.{key}")
+                        };
+                        duplicate = Some(DuplicateKey {
+                            field,
+                            position: key_position,
+                            first_line: first.key_position.line,
+                        });
                     }
-                    entries.push(Entry {
+                    None => entries.push(Entry {
                         key,
                         key_position,
                         value: node,
-                    });
-                }
+                    }),
+                },
             },
         }
-        if let Some((position, message)) = duplicate {
-            self.fail(position, message);
+        if let Some(position) = non_scalar_key {
+            self.fail(position, "a mapping key must be a scalar".into());
+        }
+        if let Some(duplicate) = duplicate {
+            self.duplicates.push(duplicate);
         }
     }
 }

@@ -1,9 +1,13 @@
 //! One module per subcommand, and the error type that maps failures to exit codes.
 
 pub mod check;
+pub mod deprecate;
 pub mod diff;
+pub mod history;
 pub mod notes;
+pub mod promote;
 pub mod release;
+pub mod rollback;
 pub mod status;
 pub mod train;
 
