@@ -130,13 +130,18 @@ impl Registry {
     }
 }
 
-/// Events sort by tagger time, then by counter, then by name, so that the order is stable.
-fn event_order(event: &Event) -> (i64, u64, String) {
-    let seconds = event
-        .tagger
-        .as_ref()
-        .map_or(0, |tagger| tagger.time.as_second());
-    (seconds, event.name.counter.unwrap_or(0), event.tag.clone())
+/// Events sort by tagger time, which has one-second resolution. Within one second a release
+/// comes before what can only follow it (assignments, then deregistrations and deprecations),
+/// then counters and names keep the order stable.
+fn event_order(event: &Event) -> (i64, u8, u64, String) {
+    let seconds = event.tagger.as_ref().map_or(0, |tagger| tagger.time.as_second());
+    let rank = match event.name.kind {
+        TagKind::Create | TagKind::Register(_) => 0,
+        TagKind::Assign(_) | TagKind::Unassign(_) => 1,
+        TagKind::Deregister(_) => 2,
+        TagKind::Deprecate => 3,
+    };
+    (seconds, rank, event.name.counter.unwrap_or(0), event.tag.clone())
 }
 
 /// Reads the tag object `id`; `None` for a lightweight tag (one that points at a commit).

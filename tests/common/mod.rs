@@ -69,6 +69,8 @@ pub struct ModelFile {
     pub timeout: Option<String>,
     /// Entries of `gates`, one YAML line each, such as `accuracy: {min: 0.45}`.
     pub gates: Vec<String>,
+    /// The promotion path, `stages`.
+    pub stages: Vec<String>,
 }
 
 impl ModelFile {
@@ -79,7 +81,13 @@ impl ModelFile {
             command: "sh train.sh".to_owned(),
             timeout: None,
             gates: Vec::new(),
+            stages: Vec::new(),
         }
+    }
+
+    pub fn stages(mut self, stages: &[&str]) -> ModelFile {
+        self.stages = stages.iter().map(|stage| (*stage).to_owned()).collect();
+        self
     }
 
     pub fn command(mut self, command: &str) -> ModelFile {
@@ -114,6 +122,9 @@ impl ModelFile {
             "params:\n  epochs: {}\nmetrics: out/metrics.json\nartifacts: [out/model.bin]\n",
             self.epochs
         ));
+        if !self.stages.is_empty() {
+            yaml.push_str(&format!("stages: [{}]\n", self.stages.join(", ")));
+        }
         if !self.gates.is_empty() {
             yaml.push_str("gates:\n");
             for entry in &self.gates {
