@@ -31,7 +31,7 @@ pub struct GateResult {
     pub previous: Option<serde_json::Value>,
     pub value: Option<serde_json::Value>,
     pub status: Status,
-    /// Why it failed or was skipped; empty when it passed.
+    /// Reason for a failure or a skip, empty when the check passed.
     pub reason: String,
 }
 
@@ -88,7 +88,7 @@ pub fn evaluate(
     Ok(results)
 }
 
-/// The bound of a relative check: the previous value moved by the limit in `direction`.
+/// Computes the bound of a relative check: the previous value moved by the limit in `direction`.
 /// `None` when there is no usable previous value.
 fn relative_bound(
     metric: &str,
@@ -192,7 +192,7 @@ fn judge(
     }
 }
 
-/// Whether any check failed.
+/// Returns whether any check failed.
 pub fn any_failed(results: &[GateResult]) -> bool {
     results.iter().any(|result| result.status == Status::Failed)
 }

@@ -31,7 +31,7 @@ impl MetricValue {
         }
     }
 
-    /// Equality as a reviewer sees it: NaN equals NaN, `1.0` equals `1`, and integers beyond the
+    /// Compares values as a reviewer reads them: NaN equals NaN, `1.0` equals `1`, and integers beyond the
     /// precision of a float compare digit by digit.
     pub fn same_as(&self, other: &MetricValue) -> bool {
         match (self, other) {
@@ -60,7 +60,7 @@ impl MetricValue {
         Some(b - a)
     }
 
-    /// The value as JSON. JSON has no NaN or infinity, so those are the strings `NaN`,
+    /// Converts the value to JSON. JSON has no NaN or infinity, so those are the strings `NaN`,
     /// `Infinity` and `-Infinity`, which [`MetricValue::from_json`] reads back as numbers.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
@@ -106,7 +106,7 @@ impl fmt::Display for MetricValue {
     }
 }
 
-/// The digits of an integer written without a fraction or exponent, without a leading `+`.
+/// Returns the digits of an integer written without a fraction or exponent, without a leading `+`.
 fn integer_digits(text: &str) -> Option<&str> {
     let digits = text.strip_prefix('+').unwrap_or(text);
     let body = digits.strip_prefix('-').unwrap_or(digits);
@@ -126,7 +126,7 @@ pub fn float_text(value: f64) -> String {
     }
 }
 
-/// The non-finite spellings of Python's json module and of YAML.
+/// Reads the non-finite spellings of Python's json module and of YAML.
 fn special_float(text: &str) -> Option<f64> {
     match text {
         "NaN" | "nan" | ".nan" | ".NaN" | ".NAN" => Some(f64::NAN),
@@ -165,7 +165,7 @@ pub enum MetricsError {
     },
 }
 
-/// The format of a metrics file, from its extension; YAML where the extension says nothing.
+/// The format of a metrics file, from its extension; YAML for any other extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Json,
@@ -406,7 +406,7 @@ impl Flattener<'_> {
     }
 }
 
-/// The written text where it is already a valid JSON number, otherwise the shortest text that
+/// Returns the written text where it is already a valid JSON number, otherwise the shortest text that
 /// reads back as the same float.
 fn json_number_text(written: &str, value: f64) -> String {
     let trimmed = written.trim_start_matches('+');

@@ -22,7 +22,7 @@ pub const RELEASE_FORMAT: &str = "mrel.release/1";
 const FENCE_OPEN: &str = "```json mrel-record";
 const FENCE_CLOSE: &str = "```";
 
-/// What a release recorded: enough to compare the next release with it and to verify it.
+/// Release record: enough to compare the next release with it and to verify it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRecord {
@@ -42,7 +42,7 @@ pub struct ReleaseRecord {
     pub training: Training,
 }
 
-/// How the model was trained.
+/// Training command, folder, start and duration of a release.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Training {
@@ -131,7 +131,7 @@ fn parse<T: serde::de::DeserializeOwned>(
 /// The record format of stage assignments, rollbacks, deregistrations and deprecations.
 pub const EVENT_FORMAT: &str = "mrel.event/1";
 
-/// What a stage or lifecycle tag recorded beyond its name.
+/// Record of a stage or lifecycle tag, beyond what its name says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventRecord {

@@ -6,7 +6,7 @@ use gix::bstr::ByteSlice;
 use crate::repo::{Repo, RepoError};
 use crate::tags::{self, TagKind, TagName};
 
-/// Who made a tag and when.
+/// Identity and time of a tag's author.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tagger {
     pub name: String,
@@ -69,14 +69,14 @@ impl Registry {
         })
     }
 
-    /// The events of one model, oldest first.
+    /// Returns the events of one model, oldest first.
     pub fn model_events<'a>(&'a self, model: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
         self.events
             .iter()
             .filter(move |event| event.name.model == model)
     }
 
-    /// Every model with at least one event, sorted.
+    /// Returns every model with at least one event, sorted.
     pub fn models(&self) -> Vec<String> {
         let mut models: Vec<String> = self
             .events
@@ -88,7 +88,7 @@ impl Registry {
         models
     }
 
-    /// The release tags of a model's active versions: registered and not deregistered since.
+    /// Returns the release tags of a model's active versions: registered and not deregistered since.
     pub fn releases<'a>(&'a self, model: &'a str) -> Vec<(&'a semver::Version, &'a Event)> {
         let mut active: Vec<(&semver::Version, &Event)> = Vec::new();
         for event in self.model_events(model) {
@@ -134,14 +134,22 @@ impl Registry {
 /// comes before what can only follow it (assignments, then deregistrations and deprecations),
 /// then counters and names keep the order stable.
 fn event_order(event: &Event) -> (i64, u8, u64, String) {
-    let seconds = event.tagger.as_ref().map_or(0, |tagger| tagger.time.as_second());
+    let seconds = event
+        .tagger
+        .as_ref()
+        .map_or(0, |tagger| tagger.time.as_second());
     let rank = match event.name.kind {
         TagKind::Create | TagKind::Register(_) => 0,
         TagKind::Assign(_) | TagKind::Unassign(_) => 1,
         TagKind::Deregister(_) => 2,
         TagKind::Deprecate => 3,
     };
-    (seconds, rank, event.name.counter.unwrap_or(0), event.tag.clone())
+    (
+        seconds,
+        rank,
+        event.name.counter.unwrap_or(0),
+        event.tag.clone(),
+    )
 }
 
 /// Reads the tag object `id`; `None` for a lightweight tag (one that points at a commit).
@@ -200,7 +208,7 @@ fn read_tag(
 }
 
 impl Registry {
-    /// One more than the highest counter on any tag of the model, as GTO numbers events.
+    /// Returns one more than the highest counter on any tag of the model, as GTO numbers events.
     pub fn next_counter(&self, model: &str) -> u64 {
         self.model_events(model)
             .filter_map(|event| event.name.counter)

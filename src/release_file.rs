@@ -17,7 +17,7 @@ pub struct ReleaseFile {
     /// Path of the file relative to the repository root, with `/` separators.
     pub path: String,
     pub model: String,
-    /// Where the `model` value is written, for problems about the model as a whole.
+    /// Position of the `model` value, for problems about the model as a whole.
     pub model_position: Position,
     pub version: semver::Version,
     pub description: Option<String>,
@@ -38,7 +38,7 @@ impl ReleaseFile {
         self.path.rsplit_once('/').map_or("", |(folder, _)| folder)
     }
 
-    /// The release tag name, `MODEL@vVERSION`.
+    /// Returns the release tag name, `MODEL@vVERSION`.
     pub fn tag_name(&self) -> String {
         crate::tags::release_tag(&self.model, &self.version)
     }
@@ -88,7 +88,7 @@ impl fmt::Display for Change {
     }
 }
 
-/// Which direction of a metric is an improvement.
+/// Direction in which a metric improves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Better {
@@ -107,7 +107,7 @@ pub struct Gate {
     pub better: Option<Better>,
 }
 
-/// What a Hugging Face model card needs beyond the release record.
+/// Model card details that the release record lacks, for a Hugging Face model card.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Card {
     pub license: Option<String>,
@@ -182,7 +182,7 @@ pub fn check_model_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether GTO and DVC Studio accept the name too: their rule allows only lowercase letters,
+/// Returns whether GTO and DVC Studio accept the name too: their rule allows only lowercase letters,
 /// digits, '-' and '/'.
 pub fn is_gto_name(name: &str) -> bool {
     name.chars()
@@ -409,7 +409,7 @@ impl Reader {
         }
     }
 
-    /// A scalar's text whatever it resolves to, for values such as versions and env values.
+    /// Reads a scalar's text whatever it resolves to, for values such as versions and env values.
     fn scalar_text(&mut self, node: &Node, field: &str, expected: &str) -> Option<String> {
         match &node.value {
             Value::Scalar(scalar) if scalar.resolve() != Resolved::Null => {
@@ -876,7 +876,7 @@ impl Reader {
         (self.problems.len() == problems_before).then_some(card)
     }
 
-    /// A mapping of string fields where `type` is required.
+    /// Reads a mapping of string fields in which `type` is required.
     fn named_fields(
         &mut self,
         node: &Node,

@@ -55,12 +55,12 @@ impl Repo {
         Ok(Repo { git, root })
     }
 
-    /// The root of the work tree.
+    /// Returns the root of the work tree.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The git directory, where mrel keeps its logs.
+    /// Returns the git directory, where mrel keeps its logs.
     pub fn git_dir(&self) -> &Path {
         self.git.git_dir()
     }
@@ -75,7 +75,7 @@ impl Repo {
             .collect())
     }
 
-    /// The staged content of `path`, or `None` where the index has no such file.
+    /// Reads the staged content of `path`, or `None` where the index has no such file.
     pub fn staged_file(&self, path: &str) -> Result<Option<Vec<u8>>, RepoError> {
         let index = self.git.index_or_empty().map_err(git_error)?;
         let Some(entry) = index.entry_by_path(path.as_bytes().as_bstr()) else {
@@ -85,13 +85,13 @@ impl Repo {
         Ok(Some(object.data.clone()))
     }
 
-    /// Whether tracked files differ from HEAD, in the index or in the work tree. Untracked files
+    /// Returns whether tracked files differ from HEAD, in the index or in the work tree. Untracked files
     /// do not count.
     pub fn is_dirty(&self) -> Result<bool, RepoError> {
         self.git.is_dirty().map_err(git_error)
     }
 
-    /// The commit that HEAD points at.
+    /// Returns the commit that HEAD points at.
     pub fn head_commit(&self) -> Result<ObjectId, RepoError> {
         let head = self.git.head_id().map_err(|_| RepoError::NoCommit)?;
         Ok(head.detach())
@@ -114,7 +114,7 @@ impl Repo {
         Ok(commit.id)
     }
 
-    /// The content of `path` in the tree of `commit`, or `None` where it has no such file.
+    /// Reads the content of `path` in the tree of `commit`, or `None` where it has no such file.
     pub fn file_at(&self, commit: ObjectId, path: &str) -> Result<Option<Vec<u8>>, RepoError> {
         let commit = self.git.find_commit(commit).map_err(git_error)?;
         let tree = commit.tree().map_err(git_error)?;

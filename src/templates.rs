@@ -1,5 +1,5 @@
 //! Release-note templates: built into the binary from `templates/`, overridable per repository
-//! from `.mrel/templates/`, rendered by minijinja in a sandbox that sees only its context.
+//! from `.mrel/templates/`, rendered by minijinja in a sandbox that reads only its context.
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,7 @@ pub enum TemplateError {
 /// The templates of one repository.
 pub struct Templates {
     env: Environment<'static>,
-    /// Where each template came from, for messages.
+    /// Origin of each template (built-in or override), for messages.
     sources: Vec<(String, String)>,
 }
 

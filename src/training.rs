@@ -21,7 +21,7 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How often the wait loop checks for exit, timeout and interruption.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// What a training run produced.
+/// Results of a training run.
 #[derive(Debug)]
 pub struct Outcome {
     pub metrics: Metrics,
@@ -69,7 +69,7 @@ pub fn humanize(duration: Duration) -> String {
     }
 }
 
-/// Where training runs and what it is told.
+/// Working folder, release and variables of one training run.
 pub struct Run<'a> {
     pub root: &'a Path,
     /// Folder for logs and parameter files, inside the git directory.

@@ -19,7 +19,7 @@ use crate::repo::Repo;
 /// Options shared by every command.
 #[derive(Clone, Debug)]
 pub struct Global {
-    /// Where to look for the repository.
+    /// Folder in which to look for the repository.
     pub directory: PathBuf,
     /// Silences progress and warnings on stderr.
     pub quiet: bool,
@@ -44,7 +44,7 @@ impl Global {
     }
 }
 
-/// What kind of failure ended a command; it sets the exit code.
+/// Kind of failure that ended a command, which sets the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A check, gate or verification failed, or training failed: exit code 1.

@@ -97,8 +97,8 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The stage as the release file declares it; a name that differs only in case is rejected
-/// with the declared spelling.
+/// Returns the stage as the release file declares it. A name that differs only in case is
+/// rejected with the declared spelling.
 pub fn declared_stage(release: &ReleaseFile, stage: &str) -> Result<String, CommandError> {
     if release.stages.iter().any(|known| known == stage) {
         return Ok(stage.to_owned());
