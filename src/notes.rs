@@ -33,6 +33,19 @@ pub struct Trained {
     pub artifacts: Vec<ArtifactDigest>,
     pub started: Option<jiff::Timestamp>,
     pub duration: Option<std::time::Duration>,
+    /// Where the run happened when it came from a run record made elsewhere.
+    pub run: Option<RunOrigin>,
+}
+
+/// A run that happened elsewhere, as its run record describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunOrigin {
+    /// The run record's path as given to `mrel release --run`.
+    pub record: String,
+    pub host: Option<String>,
+    /// The training command that the run record names.
+    pub command: serde_json::Value,
 }
 
 /// The template context of `notes.md.j2`.
@@ -124,7 +137,10 @@ pub fn prepare(
         gates: results.clone(),
         artifacts: trained.artifacts.clone(),
         training: Training {
-            command: command_json,
+            command: trained
+                .run
+                .as_ref()
+                .map_or(command_json, |run| run.command.clone()),
             workdir: release
                 .train
                 .as_ref()
@@ -134,7 +150,11 @@ pub fn prepare(
             duration_seconds: trained
                 .duration
                 .map_or(0.0, |duration| duration.as_secs_f64()),
-            host: host_name(),
+            host: match &trained.run {
+                Some(run) => run.host.clone(),
+                None => host_name(),
+            },
+            run: trained.run.clone(),
         },
     };
     let context = NotesContext {
@@ -160,7 +180,8 @@ pub fn prepare(
     Ok(Prepared { context, record })
 }
 
-fn host_name() -> Option<String> {
+/// Returns this machine's host name, where the system reports one.
+pub fn host_name() -> Option<String> {
     let mut buffer = [0u8; 256];
     // SAFETY: gethostname writes at most `buffer.len()` bytes into the buffer it is given.
     let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };

@@ -52,6 +52,9 @@ pub struct Training {
     pub started: String,
     pub duration_seconds: f64,
     pub host: Option<String>,
+    /// Set when the release came from a run record made elsewhere (`mrel release --run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<crate::notes::RunOrigin>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,9 +146,12 @@ pub struct EventRecord {
     pub stage: Option<String>,
     /// The version that held the stage before this event.
     pub replaces: Option<String>,
-    /// Whether `--force` skipped the promotion path.
+    /// Whether `--force` skipped the promotion path and the soak time.
     pub forced: bool,
     pub reason: Option<String>,
+    /// The stage gates' verdicts, for a promotion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateResult>,
 }
 
 #[cfg(test)]
@@ -170,6 +176,7 @@ mod tests {
                 started: "2026-01-01T00:00:00Z".into(),
                 duration_seconds: 1.5,
                 host: None,
+                run: None,
             },
         }
     }

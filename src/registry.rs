@@ -70,7 +70,8 @@ impl Registry {
     }
 
     /// Returns the events of one model, oldest first.
-    pub fn model_events<'a>(&'a self, model: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+    pub fn model_events<'a>(&'a self, model: &str) -> impl Iterator<Item = &'a Event> + 'a {
+        let model = model.to_owned();
         self.events
             .iter()
             .filter(move |event| event.name.model == model)
@@ -89,7 +90,7 @@ impl Registry {
     }
 
     /// Returns the release tags of a model's active versions: registered and not deregistered since.
-    pub fn releases<'a>(&'a self, model: &'a str) -> Vec<(&'a semver::Version, &'a Event)> {
+    pub fn releases<'a>(&'a self, model: &str) -> Vec<(&'a semver::Version, &'a Event)> {
         let mut active: Vec<(&semver::Version, &Event)> = Vec::new();
         for event in self.model_events(model) {
             match &event.name.kind {
@@ -106,14 +107,14 @@ impl Registry {
     }
 
     /// The greatest active version: SemVer order, so pre-releases sort below their release.
-    pub fn latest<'a>(&'a self, model: &'a str) -> Option<(&'a semver::Version, &'a Event)> {
+    pub fn latest<'a>(&'a self, model: &str) -> Option<(&'a semver::Version, &'a Event)> {
         self.releases(model).into_iter().next_back()
     }
 
     /// The greatest active version below `version`.
     pub fn previous<'a>(
         &'a self,
-        model: &'a str,
+        model: &str,
         version: &semver::Version,
     ) -> Option<(&'a semver::Version, &'a Event)> {
         self.releases(model)
@@ -123,7 +124,7 @@ impl Registry {
     }
 
     /// The release tag of an exact version, active or not.
-    pub fn release<'a>(&'a self, model: &'a str, version: &semver::Version) -> Option<&'a Event> {
+    pub fn release<'a>(&'a self, model: &str, version: &semver::Version) -> Option<&'a Event> {
         self.model_events(model)
             .filter(|event| event.name.kind == TagKind::Register(version.clone()))
             .last()
@@ -177,24 +178,22 @@ fn read_tag(
     });
     let message = decoded.message.to_str_lossy().into_owned();
     let signed = decoded.signature.is_some();
+    // The tag header names the kind of its target, so a tag on a commit needs no second read.
     let mut target = decoded.target();
+    let mut target_kind = decoded.target_kind;
     let mut depth = 0;
-    loop {
+    while target_kind == gix::object::Kind::Tag && depth < MAX_PEEL_DEPTH {
         let object = repo.git.find_object(target).map_err(git_error)?;
-        match object.kind {
-            gix::object::Kind::Tag if depth < MAX_PEEL_DEPTH => {
-                let inner = gix::objs::TagRef::from_bytes(&object.data, target.kind())
-                    .map_err(|error| RepoError::Git(format!("tag {tag}: {error}")))?;
-                target = inner.target();
-                depth += 1;
-            }
-            gix::object::Kind::Commit => break,
-            _ => {
-                return Err(RepoError::Git(format!(
-                    "tag {tag} does not point at a commit; delete or fix it with git"
-                )));
-            }
-        }
+        let inner = gix::objs::TagRef::from_bytes(&object.data, target.kind())
+            .map_err(|error| RepoError::Git(format!("tag {tag}: {error}")))?;
+        target = inner.target();
+        target_kind = inner.target_kind;
+        depth += 1;
+    }
+    if target_kind != gix::object::Kind::Commit {
+        return Err(RepoError::Git(format!(
+            "tag {tag} does not point at a commit; delete or fix it with git"
+        )));
     }
     Ok(Some(Event {
         tag: tag.to_owned(),
@@ -219,7 +218,7 @@ impl Registry {
     /// The version released on `commit`: the greatest one where several share it.
     pub fn version_at<'a>(
         &'a self,
-        model: &'a str,
+        model: &str,
         commit: gix::ObjectId,
     ) -> Option<&'a semver::Version> {
         self.model_events(model)
@@ -235,8 +234,8 @@ impl Registry {
     /// (`None` for an unassignment or a commit without a release).
     pub fn stage_history<'a>(
         &'a self,
-        model: &'a str,
-        stage: &'a str,
+        model: &str,
+        stage: &str,
     ) -> Vec<(&'a Event, Option<&'a semver::Version>)> {
         self.model_events(model)
             .filter_map(|event| match &event.name.kind {
@@ -252,8 +251,8 @@ impl Registry {
     /// The version in `stage` now: the latest assignment, unless an unassignment followed it.
     pub fn in_stage<'a>(
         &'a self,
-        model: &'a str,
-        stage: &'a str,
+        model: &str,
+        stage: &str,
     ) -> Option<(&'a Event, &'a semver::Version)> {
         match self.stage_history(model, stage).into_iter().next_back() {
             Some((event, Some(version))) if matches!(event.name.kind, TagKind::Assign(_)) => {

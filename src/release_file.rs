@@ -30,6 +30,21 @@ pub struct ReleaseFile {
     pub gates: BTreeMap<String, Gate>,
     pub notes: Option<String>,
     pub card: Option<Card>,
+    /// Rules a version must meet to enter a stage, keyed by stage.
+    pub promotion: BTreeMap<String, StageRule>,
+    /// Gates on live metrics of the version in a stage. Relative limits compare with the values
+    /// in that version's release record.
+    pub monitor: BTreeMap<String, Gate>,
+}
+
+/// Conditions for entering one stage.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageRule {
+    /// Minimum time the version must have spent in the previous stage of the path.
+    pub soak: Option<Duration>,
+    /// Gates checked against the release's record. Relative limits compare with the record of
+    /// the version in the stage at the time of promotion.
+    pub gates: BTreeMap<String, Gate>,
 }
 
 impl ReleaseFile {
@@ -331,9 +346,12 @@ const TOP_FIELDS: &[&str] = &[
     "gates",
     "notes",
     "card",
+    "promotion",
+    "monitor",
 ];
 const TRAIN_FIELDS: &[&str] = &["command", "workdir", "timeout", "env"];
 const GATE_FIELDS: &[&str] = &["min", "max", "max_increase", "max_decrease", "better"];
+const PROMOTION_FIELDS: &[&str] = &["soak", "gates"];
 const CARD_FIELDS: &[&str] = &["license", "task", "dataset", "tags"];
 const TASK_FIELDS: &[&str] = &["type", "name"];
 const DATASET_FIELDS: &[&str] = &["type", "name", "split"];
@@ -526,13 +544,21 @@ impl Reader {
             None => Some(Vec::new()),
         };
         let gates = match field("gates") {
-            Some(entry) => self.gates(&entry.value),
+            Some(entry) => self.gates(&entry.value, "gates"),
             None => Some(BTreeMap::new()),
         };
         let notes = field("notes").and_then(|entry| self.string(&entry.value, "notes"));
         let card = match field("card") {
             Some(entry) => self.card(&entry.value).map(Some),
             None => Some(None),
+        };
+        let promotion = match field("promotion") {
+            Some(entry) => self.promotion(&entry.value, stages.as_deref().unwrap_or_default()),
+            None => Some(BTreeMap::new()),
+        };
+        let monitor = match field("monitor") {
+            Some(entry) => self.gates(&entry.value, "monitor"),
+            None => Some(BTreeMap::new()),
         };
 
         Some(ReleaseFile {
@@ -549,6 +575,8 @@ impl Reader {
             gates: gates?,
             notes,
             card: card?,
+            promotion: promotion?,
+            monitor: monitor?,
         })
     }
 
@@ -728,11 +756,11 @@ impl Reader {
         (paths.len() == items.len()).then_some(paths)
     }
 
-    fn gates(&mut self, node: &Node) -> Option<BTreeMap<String, Gate>> {
+    fn gates(&mut self, node: &Node, field: &str) -> Option<BTreeMap<String, Gate>> {
         let Value::Mapping(entries) = &node.value else {
             self.report(
                 node.position,
-                "gates",
+                field,
                 format!(
                     "expected a mapping of metric names to limits, found {}",
                     node.kind_name()
@@ -743,7 +771,7 @@ impl Reader {
         let mut gates = BTreeMap::new();
         let mut valid = true;
         for entry in entries {
-            match self.gate(&entry.value, &format!("gates.{}", entry.key)) {
+            match self.gate(&entry.value, &join(field, &entry.key)) {
                 Some(gate) => {
                     gates.insert(entry.key.clone(), gate);
                 }
@@ -751,6 +779,69 @@ impl Reader {
             }
         }
         valid.then_some(gates)
+    }
+
+    fn promotion(&mut self, node: &Node, stages: &[String]) -> Option<BTreeMap<String, StageRule>> {
+        let Value::Mapping(entries) = &node.value else {
+            self.report(
+                node.position,
+                "promotion",
+                format!(
+                    "expected a mapping of stage names to rules, found {}",
+                    node.kind_name()
+                ),
+            );
+            return None;
+        };
+        let problems_before = self.problems.len();
+        let mut rules = BTreeMap::new();
+        for entry in entries {
+            let field = join("promotion", &entry.key);
+            if !stages.contains(&entry.key) {
+                let declared = if stages.is_empty() {
+                    "none".to_owned()
+                } else {
+                    stages.join(", ")
+                };
+                self.report(
+                    entry.key_position,
+                    &field,
+                    format!(
+                        "stage `{}` is not in `stages` (declared: {declared})",
+                        entry.key
+                    ),
+                );
+                continue;
+            }
+            let Some(fields) = self.mapping(&entry.value, &field, PROMOTION_FIELDS) else {
+                continue;
+            };
+            let mut rule = StageRule::default();
+            for rule_entry in fields {
+                let rule_field = join(&field, &rule_entry.key);
+                match rule_entry.key.as_str() {
+                    "soak" => {
+                        rule.soak = self
+                            .scalar_text(&rule_entry.value, &rule_field, "a duration such as `24h`")
+                            .and_then(|text| {
+                                parse_duration(&text)
+                                    .map_err(|message| {
+                                        self.report(rule_entry.value.position, &rule_field, message)
+                                    })
+                                    .ok()
+                            });
+                    }
+                    "gates" => {
+                        rule.gates = self
+                            .gates(&rule_entry.value, &rule_field)
+                            .unwrap_or_default()
+                    }
+                    _ => {}
+                }
+            }
+            rules.insert(entry.key.clone(), rule);
+        }
+        (self.problems.len() == problems_before).then_some(rules)
     }
 
     fn gate(&mut self, node: &Node, field: &str) -> Option<Gate> {

@@ -127,4 +127,35 @@ impl Repo {
         }
         Ok(Some(object.data.clone()))
     }
+
+    /// Returns the best common ancestor of two commits, or `None` where their histories share no
+    /// commit (unrelated histories, or a shallow clone that lacks the common part).
+    pub fn merge_base(&self, one: ObjectId, two: ObjectId) -> Result<Option<ObjectId>, RepoError> {
+        let base = self.git.merge_base(one, two).map_err(git_error)?;
+        Ok(base.map(gix::Id::detach))
+    }
+
+    /// Paths and blob ids of the regular files named `name`, in any folder of the tree of
+    /// `commit`. Symbolic links and submodules are left out.
+    pub fn files_named_at(
+        &self,
+        commit: ObjectId,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, ObjectId>, RepoError> {
+        let commit = self.git.find_commit(commit).map_err(git_error)?;
+        let tree = commit.tree().map_err(git_error)?;
+        let entries = tree.traverse().breadthfirst.files().map_err(git_error)?;
+        Ok(entries
+            .into_iter()
+            .filter(|entry| entry.mode.is_blob())
+            .map(|entry| (entry.filepath.to_str_lossy().into_owned(), entry.oid))
+            .filter(|(path, _)| path.rsplit('/').next() == Some(name))
+            .collect())
+    }
+
+    /// Reads the content of the blob `id`.
+    pub fn blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError> {
+        let object = self.git.find_object(id).map_err(git_error)?;
+        Ok(object.data.clone())
+    }
 }

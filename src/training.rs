@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::digest::{self, ArtifactDigest, DigestError};
+use crate::digest::{ArtifactDigest, DigestError, Hasher};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::release_file::{ReleaseFile, Train, TrainCommand, in_worktree};
 
@@ -18,6 +18,9 @@ use crate::release_file::{ReleaseFile, Train, TrainCommand, in_worktree};
 const PLAIN_PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 /// How long the training process group has to exit after SIGTERM before it gets SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How long the output pipes may stay open after the training command exits, before the
+/// processes it left behind are stopped.
+const OUTPUT_GRACE: Duration = Duration::from_secs(5);
 /// How often the wait loop checks for exit, timeout and interruption.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -77,6 +80,8 @@ pub struct Run<'a> {
     pub release: &'a ReleaseFile,
     pub previous_version: Option<String>,
     pub quiet: bool,
+    /// Hashes the artifacts after training.
+    pub hasher: &'a Hasher,
 }
 
 impl Run<'_> {
@@ -121,10 +126,7 @@ impl Run<'_> {
             Some(path) => metrics::load(&in_worktree(self.root, path), path)?,
             None => Metrics::new(),
         };
-        let mut artifacts = Vec::new();
-        for path in &release.artifacts {
-            artifacts.extend(digest::artifact(self.root, path)?);
-        }
+        let artifacts = self.hasher.artifacts(self.root, &release.artifacts)?;
         Ok(Outcome {
             metrics,
             artifacts,
@@ -204,6 +206,17 @@ impl Run<'_> {
             log,
         );
         let waited = wait(&mut child, train.timeout, &progress, &last_line);
+        // A process that training left in the background can hold the output pipes open, which
+        // would keep the readers, and mrel, waiting for it.
+        if !wait_for_readers(&readers, OUTPUT_GRACE) {
+            signal_group(child.id(), libc::SIGTERM);
+            if !wait_for_readers(&readers, KILL_GRACE) {
+                signal_group(child.id(), libc::SIGKILL);
+            }
+            if let Ok(mut log) = log_file.lock() {
+                let _ = writeln!(log, "mrel: stopped processes that training left running");
+            }
+        }
         for reader in readers {
             let _ = reader.join();
         }
@@ -306,13 +319,31 @@ fn wait(
 
 /// Sends SIGTERM to the training process group, then SIGKILL to what is left after a grace
 /// period.
+/// Waits up to `limit` for every reader to reach the end of its pipe.
+fn wait_for_readers(readers: &[std::thread::JoinHandle<()>], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if readers.iter().all(std::thread::JoinHandle::is_finished) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Sends `signal` to the process group that training's first process leads.
+fn signal_group(leader: u32, signal: libc::c_int) {
+    if let Ok(group) = i32::try_from(leader) {
+        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory of
+        // this process, and a group that is gone only makes it return an error.
+        unsafe { libc::kill(-group, signal) };
+    }
+}
+
 fn stop_group(child: &mut Child) {
-    let Ok(group) = i32::try_from(child.id()) else {
-        return;
-    };
-    // SAFETY: kill(2) with a negative pid signals the process group that the child leads; it
-    // touches no memory of this process.
-    unsafe { libc::kill(-group, libc::SIGTERM) };
+    signal_group(child.id(), libc::SIGTERM);
     let deadline = Instant::now() + KILL_GRACE;
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -320,8 +351,7 @@ fn stop_group(child: &mut Child) {
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-    // SAFETY: as above; the group may already be gone, which kill reports and we ignore.
-    unsafe { libc::kill(-group, libc::SIGKILL) };
+    signal_group(child.id(), libc::SIGKILL);
     let _ = child.wait();
 }
 

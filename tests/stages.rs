@@ -39,7 +39,7 @@ fn in_stage(repo: &TestRepo, stage: &str) -> serde_json::Value {
         .output()
         .expect("mrel runs");
     let json: serde_json::Value = serde_json::from_str(&stdout_of(&output)).expect("JSON output");
-    json[0]["stages"][stage].clone()
+    json[0]["stages"][stage]["version"].clone()
 }
 
 #[test]

@@ -4,7 +4,6 @@
 use crate::commands::promote::write_tag;
 use crate::commands::{CommandError, Global, print};
 use crate::record::{EVENT_FORMAT, EventRecord};
-use crate::registry::Registry;
 use crate::tags::{TagKind, TagName};
 
 pub struct Args {
@@ -16,7 +15,7 @@ pub struct Args {
 
 pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
-    let registry = Registry::load(&repo)?;
+    let registry = global.load_registry(&repo)?;
     if registry.model_events(&args.model).next().is_none() {
         return Err(CommandError::invalid(format!(
             "model `{}` has no registry tags",
@@ -71,6 +70,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
         replaces: None,
         forced: false,
         reason: args.reason.clone(),
+        gates: Vec::new(),
     };
     let summary = match &version {
         Some(version) => format!("Deregister {} {version}", args.model),

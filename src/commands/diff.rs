@@ -36,7 +36,7 @@ struct Side {
 pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
     let release = workspace::find_model(&repo, &args.model)?;
-    let registry = Registry::load(&repo)?;
+    let registry = global.load_registry(&repo)?;
 
     let to_spec = match &args.to {
         Some(spec) => spec.clone(),

@@ -4,6 +4,7 @@ use crate::commands::{CommandError, Global, print};
 use crate::record;
 use crate::registry::Registry;
 use crate::report::{Format, Table};
+use crate::signature::{Status, Verifier};
 use crate::tags::TagKind;
 
 pub struct Args {
@@ -20,8 +21,11 @@ struct Row {
     who: Option<String>,
     commit: String,
     tag: String,
-    /// `signed` or `unsigned`; whether the signature verifies is not checked here.
-    signature: &'static str,
+    /// The signature's status as `mrel verify` checks it: good, bad, unknown key, untrusted,
+    /// unsigned or error.
+    signature: Status,
+    /// The signer, where the verifier named one.
+    signer: Option<String>,
     forced: bool,
     rollback: bool,
     reason: Option<String>,
@@ -30,9 +34,15 @@ struct Row {
 pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
     let registry = Registry::load(&repo)?;
+    let verifier = Verifier::new(&repo.git);
+    let mut verifier_errors = Vec::new();
     let rows: Vec<Row> = registry
         .model_events(&args.model)
         .map(|event| {
+            let verdict = verifier.verify_tag_id(event.tag_id);
+            if verdict.status == Status::Error && !verifier_errors.contains(&verdict.detail) {
+                verifier_errors.push(verdict.detail.clone());
+            }
             let details = record::parse_event(&event.tag, &event.message).ok();
             let (version, stage) = match &event.name.kind {
                 TagKind::Register(version) | TagKind::Deregister(version) => {
@@ -64,7 +74,8 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
                     .map(|tagger| format!("{} <{}>", tagger.name, tagger.email)),
                 commit: event.commit.to_string(),
                 tag: event.tag.clone(),
-                signature: if event.signed { "signed" } else { "unsigned" },
+                signature: verdict.status,
+                signer: verdict.signer,
                 forced: details.as_ref().is_some_and(|details| details.forced),
                 rollback,
                 reason: details.and_then(|details| details.reason),
@@ -76,6 +87,9 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
             "model `{}` has no registry events",
             args.model
         )));
+    }
+    for detail in &verifier_errors {
+        global.warn(&format!("signatures could not be checked: {detail}"));
     }
 
     let output = match args.format {
@@ -106,7 +120,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
                     row.stage.clone().unwrap_or_default(),
                     row.who.clone().unwrap_or_default(),
                     row.commit[..12].to_owned(),
-                    row.signature.to_owned(),
+                    row.signature.to_string(),
                     note.join(": "),
                 ]);
             }

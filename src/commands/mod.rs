@@ -1,15 +1,26 @@
 //! One module per subcommand, and the error type that maps failures to exit codes.
 
+pub mod card;
+pub mod changelog;
 pub mod check;
+pub mod check_ref;
 pub mod deprecate;
 pub mod diff;
+pub mod digest;
+pub mod from_run;
 pub mod history;
+pub mod hooks;
+pub mod latest;
+pub mod monitor;
 pub mod notes;
 pub mod promote;
 pub mod release;
+pub mod review;
 pub mod rollback;
+pub mod schema;
 pub mod status;
 pub mod train;
+pub mod verify;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -34,6 +45,18 @@ impl Global {
             ))
         })?;
         Ok(Repo::discover(&directory)?)
+    }
+
+    /// Loads the registry, warning once about lightweight tags that look like registry tags.
+    pub fn load_registry(&self, repo: &Repo) -> Result<crate::registry::Registry, CommandError> {
+        let registry = crate::registry::Registry::load(repo)?;
+        if !registry.lightweight.is_empty() {
+            self.warn(&format!(
+                "ignoring lightweight tags that look like registry tags (registry tags are annotated): {}",
+                registry.lightweight.join(", ")
+            ));
+        }
+        Ok(registry)
     }
 
     /// Prints a warning on stderr unless `--quiet` is set.
@@ -114,6 +137,9 @@ invalid_input!(
     crate::record::RecordError,
     crate::templates::TemplateError,
     crate::tagging::TagError,
+    crate::changelog::ChangelogError,
+    crate::card::CardError,
+    crate::output::WriteError,
 );
 
 impl From<crate::training::TrainingError> for CommandError {
@@ -138,5 +164,24 @@ pub fn print(text: &str) {
         print!("{text}");
     } else {
         println!("{text}");
+    }
+}
+
+/// Writes `text` to `output` atomically, or to stdout when no file is given. A relative path is
+/// relative to the folder that `-C` names.
+pub fn print_or_write(
+    global: &Global,
+    output: Option<&std::path::Path>,
+    text: &str,
+) -> Result<(), CommandError> {
+    match output {
+        Some(path) => {
+            crate::output::write_atomically(&global.directory.join(path), text)?;
+            Ok(())
+        }
+        None => {
+            print(text);
+            Ok(())
+        }
     }
 }

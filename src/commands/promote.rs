@@ -1,12 +1,15 @@
 //! `mrel promote`: assigns a stage to a released version, along the declared promotion path.
 
 use crate::commands::{CommandError, Global};
-use crate::record::{EVENT_FORMAT, EventRecord, compose_message};
+use crate::gates::{self, GateResult};
+use crate::metrics::{MetricValue, Metrics};
+use crate::record::{self, EVENT_FORMAT, EventRecord, compose_message};
 use crate::registry::Registry;
 use crate::release_file::ReleaseFile;
 use crate::repo::Repo;
 use crate::tagging::{self, Signing};
 use crate::tags::{TagKind, TagName};
+use crate::training::humanize;
 use crate::workspace;
 
 pub struct Args {
@@ -23,7 +26,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
     let release = workspace::find_model(&repo, &args.model)?;
     let stage = declared_stage(&release, &args.stage)?;
-    let registry = Registry::load(&repo)?;
+    let registry = global.load_registry(&repo)?;
     let version = crate::release_file::parse_version(args.version.trim_start_matches('v'))
         .map_err(CommandError::invalid)?;
     let Some((_, release_event)) = registry
@@ -73,6 +76,27 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
         )));
     }
 
+    let rule = release.promotion.get(&stage).cloned().unwrap_or_default();
+    if let (Some(soak), false) = (rule.soak, args.force) {
+        check_soak(&registry, &release, &version, position, soak)?;
+    }
+    let verdicts = stage_gates(&registry, &release, &rule, release_event, &stage)?;
+    if gates::any_failed(&verdicts) {
+        for result in verdicts
+            .iter()
+            .filter(|result| result.status == gates::Status::Failed)
+        {
+            eprintln!(
+                "stage gate failed for {stage}: {} {} {}: {}",
+                result.metric, result.check, result.limit, result.reason
+            );
+        }
+        return Err(CommandError::failed(format!(
+            "promotion of {}@v{version} to {stage} stopped: a stage gate failed; no tag was created",
+            release.model
+        )));
+    }
+
     let record = EventRecord {
         format: EVENT_FORMAT.to_owned(),
         model: release.model.clone(),
@@ -82,6 +106,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
         replaces: current,
         forced: args.force,
         reason: args.reason.clone(),
+        gates: verdicts,
     };
     let summary = format!("Promote {} {version} to {stage}", release.model);
     let tag = write_stage_tag(
@@ -95,6 +120,83 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     )?;
     crate::commands::print(&tag);
     Ok(())
+}
+
+/// Rejects a promotion that comes before the version has spent `soak` in the previous stage of
+/// the path (or, for the first stage, since its release).
+fn check_soak(
+    registry: &Registry,
+    release: &ReleaseFile,
+    version: &semver::Version,
+    position: usize,
+    soak: std::time::Duration,
+) -> Result<(), CommandError> {
+    let entered = if position == 0 {
+        registry
+            .release(&release.model, version)
+            .and_then(|event| event.tagger.as_ref())
+            .map(|tagger| tagger.time)
+    } else {
+        let before = &release.stages[position - 1];
+        registry
+            .stage_history(&release.model, before)
+            .into_iter()
+            .filter(|(event, held)| {
+                matches!(event.name.kind, TagKind::Assign(_)) && *held == Some(version)
+            })
+            .filter_map(|(event, _)| event.tagger.as_ref().map(|tagger| tagger.time))
+            .next_back()
+    };
+    let Some(entered) = entered else {
+        return Err(CommandError::invalid(format!(
+            "cannot tell when {}@v{version} entered the previous stage, so its soak time is unknown",
+            release.model
+        )));
+    };
+    let now = jiff::Timestamp::now();
+    let spent = now.duration_since(entered).unsigned_abs();
+    if spent < soak {
+        let left = soak - spent;
+        return Err(CommandError::failed(format!(
+            "{}@v{version} must soak {} before this promotion; {} left (since {entered}); \
+             pass --force --reason TEXT to promote now",
+            release.model,
+            humanize(soak),
+            humanize(left)
+        )));
+    }
+    Ok(())
+}
+
+/// Applies the stage's gates to the release's record. Relative limits compare with the record
+/// of the version in the stage now, where there is one.
+fn stage_gates(
+    registry: &Registry,
+    release: &ReleaseFile,
+    rule: &crate::release_file::StageRule,
+    release_event: &crate::registry::Event,
+    stage: &str,
+) -> Result<Vec<GateResult>, CommandError> {
+    if rule.gates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let metrics_of = |event: &crate::registry::Event| -> Result<Metrics, CommandError> {
+        let record = record::parse_release(&event.tag, &event.message)?;
+        Ok(record
+            .metrics
+            .iter()
+            .map(|(name, value)| (name.clone(), MetricValue::from_json(value)))
+            .collect())
+    };
+    let candidate = metrics_of(release_event)?;
+    let holder = match registry.in_stage(&release.model, stage) {
+        Some((_, held)) => match registry.release(&release.model, held) {
+            Some(event) => Some(metrics_of(event)?),
+            None => None,
+        },
+        None => None,
+    };
+    Ok(gates::evaluate(&rule.gates, &candidate, holder.as_ref())?)
 }
 
 /// Returns the stage as the release file declares it. A name that differs only in case is

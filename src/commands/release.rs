@@ -1,5 +1,8 @@
 //! `mrel release`: train, compare with the previous release, gate, render notes, sign and tag.
 
+use std::path::PathBuf;
+
+use crate::commands::from_run::{RunSource, trained_from_run};
 use crate::commands::train::train;
 use crate::commands::{CommandError, Global, print};
 use crate::notes::{self, Prepared, Previous, Trained};
@@ -16,6 +19,14 @@ pub struct Args {
     pub dry_run: bool,
     pub no_sign: bool,
     pub format: Format,
+    /// Hashes every artifact instead of taking unchanged files' digests from the cache.
+    pub no_cache: bool,
+    /// Releases from this run record instead of training.
+    pub run: Option<PathBuf>,
+    /// A revision whose commit the run record may name instead of HEAD.
+    pub allow_commit: Option<String>,
+    /// Where the run's artifacts are, when not in the work tree.
+    pub artifacts: Option<PathBuf>,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
@@ -40,7 +51,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
         ));
     }
     let commit = repo.head_commit()?;
-    let registry = Registry::load(&repo)?;
+    let registry = global.load_registry(&repo)?;
     if let Some(existing) = registry.model_events(&release.model).find(|event| {
         event.commit == commit && matches!(event.name.kind, crate::tags::TagKind::Register(_))
     }) {
@@ -58,17 +69,35 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let templates = Templates::load(Some(repo.root()))?;
     let previous = previous_release(&registry, &release)?;
 
-    let outcome = train(
-        global,
-        &repo,
-        &release,
-        previous.as_ref().map(|previous| previous.version.clone()),
-    )?;
-    let trained = Trained {
-        metrics: outcome.metrics,
-        artifacts: outcome.artifacts,
-        started: Some(outcome.started),
-        duration: Some(outcome.duration),
+    let (trained, log) = match &args.run {
+        Some(record) => {
+            let source = RunSource {
+                record,
+                allow_commit: args.allow_commit.as_deref(),
+                artifacts: args.artifacts.as_deref(),
+                no_cache: args.no_cache,
+            };
+            let trained = trained_from_run(global, &repo, &release, &source)?;
+            (trained, format!("run record: {}", record.display()))
+        }
+        None => {
+            let outcome = train(
+                global,
+                &repo,
+                &release,
+                previous.as_ref().map(|previous| previous.version.clone()),
+                args.no_cache,
+            )?;
+            let log = format!("training log: {}", outcome.log.display());
+            let trained = Trained {
+                metrics: outcome.metrics,
+                artifacts: outcome.artifacts,
+                started: Some(outcome.started),
+                duration: Some(outcome.duration),
+                run: None,
+            };
+            (trained, log)
+        }
     };
     let prepared = notes::prepare(&release, &commit.to_string(), trained, previous.as_ref())?;
     let rendered = templates.render("notes.md.j2", &prepared.context)?;
@@ -76,8 +105,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     if prepared.failed() {
         report_gate_failures(&prepared, &tag);
         return Err(CommandError::failed(format!(
-            "release of {tag} stopped: a quality gate failed; no tag was created (training log: {})",
-            outcome.log.display()
+            "release of {tag} stopped: a quality gate failed; no tag was created ({log})"
         )));
     }
 

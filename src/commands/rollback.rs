@@ -4,6 +4,8 @@ use crate::commands::promote::{declared_stage, write_stage_tag};
 use crate::commands::{CommandError, Global, print};
 use crate::record::{EVENT_FORMAT, EventRecord};
 use crate::registry::Registry;
+use crate::release_file::ReleaseFile;
+use crate::repo::Repo;
 use crate::tags::TagKind;
 use crate::workspace;
 
@@ -20,79 +22,112 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
     let release = workspace::find_model(&repo, &args.model)?;
     let stage = declared_stage(&release, &args.stage)?;
-    let registry = Registry::load(&repo)?;
-    let Some((_, current)) = registry.in_stage(&release.model, &stage) else {
-        return Err(CommandError::invalid(format!(
-            "{stage} holds no version of {}; nothing to roll back",
-            release.model
-        )));
+    let registry = global.load_registry(&repo)?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|text| crate::release_file::parse_version(text.trim_start_matches('v')))
+        .transpose()
+        .map_err(CommandError::invalid)?;
+    let rollback = Rollback {
+        repo: &repo,
+        registry: &registry,
+        release: &release,
+        stage: &stage,
+        no_sign: args.no_sign,
     };
+    let tag = rollback.execute(global, to.as_ref(), &args.reason)?;
+    print(&tag);
+    Ok(())
+}
 
-    // The previous holder comes from the stage's history, not from the version order.
-    let history = registry.stage_history(&release.model, &stage);
-    let target = match &args.to {
-        Some(text) => {
-            let version = crate::release_file::parse_version(text.trim_start_matches('v')).map_err(CommandError::invalid)?;
-            registry
-                .releases(&release.model)
-                .into_iter()
-                .find(|(known, _)| **known == version)
-                .map(|(known, _)| known)
-                .ok_or_else(|| CommandError::invalid(format!("{}@v{version} is not an active release", release.model)))?
-        }
-        None => history
+/// A rollback of one stage, shared by `mrel rollback` and `mrel monitor --rollback`.
+pub struct Rollback<'a> {
+    pub repo: &'a Repo,
+    pub registry: &'a Registry,
+    pub release: &'a ReleaseFile,
+    pub stage: &'a str,
+    pub no_sign: bool,
+}
+
+impl Rollback<'_> {
+    /// The version that held the stage before the current one, from the stage's history rather
+    /// than the version order. Fails with exit code 1 where the stage had no other holder.
+    pub fn previous_holder(
+        &self,
+        current: &semver::Version,
+    ) -> Result<semver::Version, CommandError> {
+        let model = &self.release.model;
+        self.registry
+            .stage_history(model, self.stage)
             .iter()
             .rev()
             .filter(|(event, _)| matches!(event.name.kind, TagKind::Assign(_)))
             .filter_map(|(_, version)| *version)
             .find(|version| *version != current)
+            .cloned()
             .ok_or_else(|| {
                 CommandError::failed(format!(
-                    "{stage} has had no version of {} other than {current}; there is nothing to roll back to",
-                    release.model
+                    "{} has had no version of {model} other than {current}; there is nothing to roll back to",
+                    self.stage
                 ))
-            })?,
-    };
-    if target == current {
-        return Err(CommandError::invalid(format!(
-            "{}@v{target} is already in {stage}",
-            release.model
-        )));
+            })
     }
-    let (_, target_event) = registry
-        .releases(&release.model)
-        .into_iter()
-        .find(|(known, _)| *known == target)
-        .ok_or_else(|| {
-            CommandError::invalid(format!(
-                "{}@v{target} is not an active release",
-                release.model
-            ))
-        })?;
 
-    let record = EventRecord {
-        format: EVENT_FORMAT.to_owned(),
-        model: release.model.clone(),
-        event: "rollback".to_owned(),
-        version: Some(target.to_string()),
-        stage: Some(stage.clone()),
-        replaces: Some(current.to_string()),
-        forced: false,
-        reason: Some(args.reason.clone()),
-    };
-    let summary = format!(
-        "Roll back {} in {stage} from {current} to {target}",
-        release.model
-    );
-    let tag = write_stage_tag(
-        global,
-        &repo,
-        &registry,
-        &record,
-        &summary,
-        target_event.commit,
-        args.no_sign,
-    )?;
-    print(&tag);
-    Ok(())
+    /// Assigns `to` (by default the previous holder) to the stage with a rollback record, and
+    /// returns the tag.
+    pub fn execute(
+        &self,
+        global: &Global,
+        to: Option<&semver::Version>,
+        reason: &str,
+    ) -> Result<String, CommandError> {
+        let model = &self.release.model;
+        let stage = self.stage;
+        let Some((_, current)) = self.registry.in_stage(model, stage) else {
+            return Err(CommandError::invalid(format!(
+                "{stage} holds no version of {model}; nothing to roll back"
+            )));
+        };
+        let target = match to {
+            Some(version) => version.clone(),
+            None => self.previous_holder(current)?,
+        };
+        if &target == current {
+            return Err(CommandError::invalid(format!(
+                "{model}@v{target} is already in {stage}"
+            )));
+        }
+        let (_, target_event) = self
+            .registry
+            .releases(model)
+            .into_iter()
+            .find(|(known, _)| **known == target)
+            .ok_or_else(|| {
+                CommandError::invalid(format!("{model}@v{target} is not an active release"))
+            })?;
+
+        let record = EventRecord {
+            format: EVENT_FORMAT.to_owned(),
+            model: model.clone(),
+            event: "rollback".to_owned(),
+            version: Some(target.to_string()),
+            stage: Some(stage.to_owned()),
+            replaces: Some(current.to_string()),
+            forced: false,
+            reason: Some(reason.to_owned()),
+            gates: Vec::new(),
+        };
+        let summary =
+            format!("Roll back {model} in {stage} from {current} to {target}\n\n{reason}");
+        write_stage_tag(
+            global,
+            self.repo,
+            self.registry,
+            &record,
+            &summary,
+            target_event.commit,
+            self.no_sign,
+        )
+    }
 }

@@ -1,4 +1,5 @@
-//! `mrel status`: every model, its latest version, who released it and when, and its stages.
+//! `mrel status`: every model, its latest version, who released it and when, and what is in each
+//! stage since when, now or at a past moment.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,9 @@ use crate::workspace::{self, Source};
 
 pub struct Args {
     pub model: Option<String>,
+    /// Answers for this moment instead of now: RFC 3339, or a date meaning the end of that day
+    /// in UTC.
+    pub at: Option<String>,
     pub format: Format,
 }
 
@@ -21,35 +25,67 @@ struct ModelStatus {
     released_at: Option<String>,
     released_by: Option<String>,
     signed: Option<bool>,
+    /// True after `MODEL@deprecated` until a later release or assignment.
     deprecated: bool,
     /// Stage name to the version in it, from the latest assignment.
-    stages: BTreeMap<String, String>,
+    stages: BTreeMap<String, StageStatus>,
     /// The version the release file at HEAD declares, where it has no tag yet.
     unreleased: Option<String>,
 }
 
+#[derive(serde::Serialize)]
+struct StageStatus {
+    version: String,
+    /// When the version entered the stage (the assignment tag's time).
+    since: Option<String>,
+    tag: String,
+}
+
+/// Parses `--at`: an RFC 3339 time, or a date that stands for the end of that day in UTC.
+pub fn parse_moment(text: &str) -> Result<jiff::Timestamp, CommandError> {
+    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
+        return Ok(timestamp);
+    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| {
+        CommandError::invalid(format!(
+            "invalid time `{text}`: expected RFC 3339 such as 2026-01-05T12:00:00Z, or a date such as 2026-01-05"
+        ))
+    })?;
+    let end_of_day = date.at(23, 59, 59, 0);
+    end_of_day
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .map(|zoned| zoned.timestamp())
+        .map_err(|error| CommandError::invalid(format!("invalid date `{text}`: {error}")))
+}
+
 pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
-    let registry = Registry::load(&repo)?;
-    if !registry.lightweight.is_empty() {
-        global.warn(&format!(
-            "ignoring lightweight tags that look like registry tags (registry tags are annotated): {}",
-            registry.lightweight.join(", ")
-        ));
+    let mut registry = global.load_registry(&repo)?;
+    let at = args.at.as_deref().map(parse_moment).transpose()?;
+    if let Some(at) = at {
+        registry.events.retain(|event| {
+            event
+                .tagger
+                .as_ref()
+                .is_some_and(|tagger| tagger.time <= at)
+        });
     }
     let loaded = workspace::load(&repo, &[], Source::WorkTree)?;
 
     let mut models = registry.models();
-    for release in &loaded.releases {
-        if !models.contains(&release.model) {
-            models.push(release.model.clone());
+    if at.is_none() {
+        for release in &loaded.releases {
+            if !models.contains(&release.model) {
+                models.push(release.model.clone());
+            }
         }
     }
     models.sort();
     if let Some(model) = &args.model {
         if !models.contains(model) {
             return Err(CommandError::invalid(format!(
-                "model `{model}` not found: no release file declares it and no tag names it"
+                "model `{model}` not found: no release file declares it and no tag names it{}",
+                at.map(|at| format!(" at {at}")).unwrap_or_default()
             )));
         }
         models.retain(|known| known == model);
@@ -58,15 +94,15 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let statuses: Vec<ModelStatus> = models
         .iter()
         .map(|model| {
-            let latest = registry.latest(model);
-            let declared = loaded
+            let unreleased = loaded
                 .releases
                 .iter()
-                .find(|release| &release.model == model);
-            let unreleased = declared
-                .filter(|release| registry.release(model, &release.version).is_none())
+                .find(|release| &release.model == model)
+                .filter(|release| {
+                    at.is_none() && registry.release(model, &release.version).is_none()
+                })
                 .map(|release| release.version.to_string());
-            status_of(&registry, model, latest.map(|(_, event)| event), unreleased)
+            status_of(&registry, model, unreleased)
         })
         .collect();
 
@@ -74,81 +110,94 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
         Format::Json => {
             serde_json::to_string_pretty(&statuses).expect("JSON output always serializes")
         }
-        Format::Text | Format::Markdown => {
-            let mut table = Table::new(&[
-                "model",
-                "latest",
-                "released",
-                "by",
-                "signed",
-                "stages",
-                "unreleased",
-            ]);
-            for status in &statuses {
-                let stages: Vec<String> = status
-                    .stages
-                    .iter()
-                    .map(|(stage, version)| format!("{stage}={version}"))
-                    .collect();
-                let mut latest = status.latest.clone().unwrap_or_else(|| "—".into());
-                if status.deprecated {
-                    latest.push_str(" (deprecated)");
-                }
-                table.push(vec![
-                    status.model.clone(),
-                    latest,
-                    status.released_at.clone().unwrap_or_default(),
-                    status.released_by.clone().unwrap_or_default(),
-                    status.signed.map_or(String::new(), |signed| {
-                        if signed { "yes".into() } else { "no".into() }
-                    }),
-                    stages.join(", "),
-                    status.unreleased.clone().unwrap_or_default(),
-                ]);
-            }
-            if args.format == Format::Markdown {
-                table.to_markdown()
-            } else {
-                table.to_text()
-            }
-        }
+        Format::Text | Format::Markdown => render_table(&statuses, args.format),
     };
     print(&output);
     Ok(())
 }
 
-fn status_of(
-    registry: &Registry,
-    model: &str,
-    latest: Option<&Event>,
-    unreleased: Option<String>,
-) -> ModelStatus {
-    let mut stages = BTreeMap::new();
+fn render_table(statuses: &[ModelStatus], format: Format) -> String {
+    let mut table = Table::new(&[
+        "model",
+        "latest",
+        "released",
+        "by",
+        "signed",
+        "stages",
+        "unreleased",
+    ]);
+    for status in statuses {
+        let stages: Vec<String> = status
+            .stages
+            .iter()
+            .map(|(stage, held)| match &held.since {
+                Some(since) => format!("{stage}={} (since {since})", held.version),
+                None => format!("{stage}={}", held.version),
+            })
+            .collect();
+        let mut latest = status.latest.clone().unwrap_or_else(|| "—".into());
+        if status.deprecated {
+            latest.push_str(" (deprecated)");
+        }
+        let signed = match status.signed {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "",
+        };
+        table.push(vec![
+            status.model.clone(),
+            latest,
+            status.released_at.clone().unwrap_or_default(),
+            status.released_by.clone().unwrap_or_default(),
+            signed.to_owned(),
+            stages.join(", "),
+            status.unreleased.clone().unwrap_or_default(),
+        ]);
+    }
+    if format == Format::Markdown {
+        table.to_markdown()
+    } else {
+        table.to_text()
+    }
+}
+
+fn status_of(registry: &Registry, model: &str, unreleased: Option<String>) -> ModelStatus {
+    let latest: Option<&Event> = registry.latest(model).map(|(_, event)| event);
+
+    let mut stage_names: Vec<&String> = registry
+        .model_events(model)
+        .filter_map(|event| match &event.name.kind {
+            TagKind::Assign(stage) | TagKind::Unassign(stage) => Some(stage),
+            _ => None,
+        })
+        .collect();
+    stage_names.sort();
+    stage_names.dedup();
+    let stages = stage_names
+        .into_iter()
+        .filter_map(|stage| {
+            let (event, version) = registry.in_stage(model, stage)?;
+            Some((
+                stage.clone(),
+                StageStatus {
+                    version: version.to_string(),
+                    since: event.tagger.as_ref().map(|tagger| tagger.time.to_string()),
+                    tag: event.tag.clone(),
+                },
+            ))
+        })
+        .collect();
+
+    // As in GTO, a deprecation holds until a later release or assignment.
     let mut deprecated = false;
     for event in registry.model_events(model) {
-        match &event.name.kind {
-            TagKind::Assign(stage) => {
-                let version = registry
-                    .model_events(model)
-                    .find(|release| {
-                        release.commit == event.commit
-                            && matches!(release.name.kind, TagKind::Register(_))
-                    })
-                    .map(|release| match &release.name.kind {
-                        TagKind::Register(version) => version.to_string(),
-                        _ => String::new(),
-                    })
-                    .unwrap_or_else(|| event.commit.to_string()[..12].to_owned());
-                stages.insert(stage.clone(), version);
-            }
-            TagKind::Unassign(stage) => {
-                stages.remove(stage);
-            }
+        match event.name.kind {
             TagKind::Deprecate => deprecated = true,
-            TagKind::Register(_) => deprecated = false,
+            TagKind::Register(_) | TagKind::Assign(_) => deprecated = false,
             _ => {}
         }
     }
+
     ModelStatus {
         model: model.to_owned(),
         latest: latest.and_then(|event| match &event.name.kind {

@@ -226,9 +226,13 @@ impl TestRepo {
         variables
     }
 
-    /// Builds a `git` command that runs in the repository with the test environment.
-    pub fn git_command(&self, args: &[&str]) -> std::process::Command {
-        let mut command = std::process::Command::new("git");
+    /// Builds a command of any program that runs in the repository with the test environment.
+    pub fn command(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[&str],
+    ) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
         command.args(args).current_dir(&self.root);
         for name in CLEARED_VARIABLES {
             command.env_remove(name);
@@ -237,6 +241,11 @@ impl TestRepo {
             command.env(name, value);
         }
         command
+    }
+
+    /// Builds a `git` command that runs in the repository with the test environment.
+    pub fn git_command(&self, args: &[&str]) -> std::process::Command {
+        self.command("git", args)
     }
 
     /// Runs git and returns its output, whatever its exit status.
