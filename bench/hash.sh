@@ -7,7 +7,9 @@
 #
 # Each time is the median of RUNS runs (default 5, or the MREL_BENCH_RUNS variable) with the files
 # in the page cache, so the numbers are hashing speed, not disk speed. Peak memory is the maximum
-# resident set size that `/usr/bin/time -v` reports for one more run.
+# resident set size that `/usr/bin/time -v` reports for one more run, and the CPU share (100 % per
+# busy core) comes from that run too: on a machine that other processes keep busy, a parallel
+# run gets less than one core per worker and cannot reach its speedup.
 #
 # Usage: bench/hash.sh [RUNS]
 #
@@ -68,9 +70,13 @@ median_ns() {
   printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p"
 }
 
-# Prints the maximum resident set size of one run of the command, in KiB.
-peak_kib() {
-  /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ { print $2 }'
+# Prints the maximum resident set size in KiB and the CPU share in percent of one run of the
+# command, separated by a space.
+profile() {
+  /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '
+    /Maximum resident set size/ { kib = $2 }
+    /Percent of CPU this job got/ { share = $2; sub(/%/, "", share) }
+    END { print kib, share }'
 }
 
 # Formats nanoseconds as seconds with three decimals.
@@ -89,23 +95,23 @@ small_total=$((small_size * small_count))
 
 step "Timing sha256sum on the 2 GiB file"
 sum_ns=$(median_ns sha256sum big.bin)
-sum_kib=$(peak_kib sha256sum big.bin)
+read -r sum_kib sum_cpu < <(profile sha256sum big.bin)
 
 step "Timing mrel on the 2 GiB file"
 big_ns=$(median_ns "$mrel" digest --no-cache big.bin)
-big_kib=$(peak_kib "$mrel" digest --no-cache big.bin)
+read -r big_kib big_cpu < <(profile "$mrel" digest --no-cache big.bin)
 
 step "Timing mrel on eight 256 MiB files, every core and one core"
 all_ns=$(median_ns "$mrel" digest --no-cache "${small_files[@]}")
-all_kib=$(peak_kib "$mrel" digest --no-cache "${small_files[@]}")
+read -r all_kib all_cpu < <(profile "$mrel" digest --no-cache "${small_files[@]}")
 one_ns=$(median_ns taskset -c 0 "$mrel" digest --no-cache "${small_files[@]}")
-one_kib=$(peak_kib taskset -c 0 "$mrel" digest --no-cache "${small_files[@]}")
+read -r one_kib one_cpu < <(profile taskset -c 0 "$mrel" digest --no-cache "${small_files[@]}")
 
 step "Timing mrel on the 2 GiB file through the digest cache"
 # The first run fills the cache; the file was written long enough ago for its entry to be kept.
 "$mrel" digest big.bin >/dev/null
 cached_ns=$(median_ns "$mrel" digest big.bin)
-cached_kib=$(peak_kib "$mrel" digest big.bin)
+read -r cached_kib cached_cpu < <(profile "$mrel" digest big.bin)
 
 # Checks that every way of hashing agrees before printing any number.
 expected=$(sha256sum big.bin | cut -d' ' -f1)
@@ -128,11 +134,11 @@ load_after=$(cut -d' ' -f1 /proc/loadavg)
 echo "$(date -u +%Y-%m-%d), $cpu, $cores cores, SHA extensions: $sha_ni, median of $runs runs,"
 echo "one-minute load average $load_before before and $load_after after (other processes share the cores)"
 echo
-echo "| case | time (s) | MiB/s | peak RSS (MiB) | target | result |"
-echo "| --- | ---: | ---: | ---: | --- | --- |"
-echo "| sha256sum, 1 × 2 GiB | $(seconds "$sum_ns") | $(throughput "$big_size" "$sum_ns") | $(mebibytes "$sum_kib") | reference | |"
-echo "| mrel, 1 × 2 GiB | $(seconds "$big_ns") | $(throughput "$big_size" "$big_ns") | $(mebibytes "$big_kib") | ≥ 0.9 × sha256sum's MiB/s: $(ratio "$sum_ns" "$big_ns") × | $(verdict "$sum_ns / $big_ns >= 0.9") |"
-echo "| mrel, 8 × 256 MiB, one core | $(seconds "$one_ns") | $(throughput "$small_total" "$one_ns") | $(mebibytes "$one_kib") | reference | |"
-echo "| mrel, 8 × 256 MiB, $cores cores | $(seconds "$all_ns") | $(throughput "$small_total" "$all_ns") | $(mebibytes "$all_kib") | ≥ 1.6 × faster than one core: $(ratio "$one_ns" "$all_ns") × | $(verdict "$one_ns / $all_ns >= 1.6") |"
-echo "| mrel, 1 × 2 GiB, cached | $(seconds "$cached_ns") | | $(mebibytes "$cached_kib") | < 1 % of the full hash: $(awk -v a="$cached_ns" -v b="$big_ns" 'BEGIN { printf "%.2f", 100 * a / b }') % | $(verdict "$cached_ns < $big_ns / 100") |"
-echo "| peak RSS of mrel | | | $(mebibytes "$(printf '%s\n' "$big_kib" "$all_kib" "$one_kib" "$cached_kib" | sort -n | tail -1)") | < 64 MiB | $(verdict "$big_kib < $max_kib && $all_kib < $max_kib && $one_kib < $max_kib && $cached_kib < $max_kib") |"
+echo "| case | time (s) | MiB/s | CPU | peak RSS (MiB) | target | result |"
+echo "| --- | ---: | ---: | ---: | ---: | --- | --- |"
+echo "| sha256sum, 1 × 2 GiB | $(seconds "$sum_ns") | $(throughput "$big_size" "$sum_ns") | $sum_cpu % | $(mebibytes "$sum_kib") | reference | |"
+echo "| mrel, 1 × 2 GiB | $(seconds "$big_ns") | $(throughput "$big_size" "$big_ns") | $big_cpu % | $(mebibytes "$big_kib") | ≥ 0.9 × sha256sum's MiB/s: $(ratio "$sum_ns" "$big_ns") × | $(verdict "$sum_ns / $big_ns >= 0.9") |"
+echo "| mrel, 8 × 256 MiB, one core | $(seconds "$one_ns") | $(throughput "$small_total" "$one_ns") | $one_cpu % | $(mebibytes "$one_kib") | reference | |"
+echo "| mrel, 8 × 256 MiB, $cores cores | $(seconds "$all_ns") | $(throughput "$small_total" "$all_ns") | $all_cpu % | $(mebibytes "$all_kib") | ≥ 1.6 × faster than one core: $(ratio "$one_ns" "$all_ns") × | $(verdict "$one_ns / $all_ns >= 1.6") |"
+echo "| mrel, 1 × 2 GiB, cached | $(seconds "$cached_ns") | | $cached_cpu % | $(mebibytes "$cached_kib") | < 1 % of the full hash: $(awk -v a="$cached_ns" -v b="$big_ns" 'BEGIN { printf "%.2f", 100 * a / b }') % | $(verdict "$cached_ns < $big_ns / 100") |"
+echo "| peak RSS of mrel | | | | $(mebibytes "$(printf '%s\n' "$big_kib" "$all_kib" "$one_kib" "$cached_kib" | sort -n | tail -1)") | < 64 MiB | $(verdict "$big_kib < $max_kib && $all_kib < $max_kib && $one_kib < $max_kib && $cached_kib < $max_kib") |"

@@ -1,5 +1,7 @@
 //! The registry: every annotated tag in GTO's grammar, read into events and ordered.
 
+use std::collections::HashMap;
+
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
@@ -32,9 +34,12 @@ pub struct Event {
 
 /// All registry events of a repository, oldest first.
 pub struct Registry {
-    pub events: Vec<Event>,
+    events: Vec<Event>,
     /// Lightweight tags whose names follow the grammar; they are not registry events.
     pub lightweight: Vec<String>,
+    /// The greatest version released on each commit of each model, so that stage assignments
+    /// resolve to versions without a scan per assignment.
+    released_on: HashMap<(String, ObjectId), semver::Version>,
 }
 
 /// Nesting depth past which a chain of tags pointing at tags is treated as broken.
@@ -63,10 +68,56 @@ impl Registry {
         }
         events.sort_by_key(event_order);
         lightweight.sort();
-        Ok(Registry {
+        Ok(Registry::new(events, lightweight))
+    }
+
+    fn new(events: Vec<Event>, lightweight: Vec<String>) -> Registry {
+        let mut released_on: HashMap<(String, ObjectId), semver::Version> = HashMap::new();
+        for event in &events {
+            if let TagKind::Register(version) = &event.name.kind {
+                let key = (event.name.model.clone(), event.commit);
+                match released_on.get(&key) {
+                    Some(known) if known >= version => {}
+                    _ => {
+                        released_on.insert(key, version.clone());
+                    }
+                }
+            }
+        }
+        Registry {
             events,
             lightweight,
-        })
+            released_on,
+        }
+    }
+
+    /// All events, oldest first.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Whether the model is deprecated: a `MODEL@deprecated` tag with no release or assignment
+    /// after it, as in GTO.
+    pub fn is_deprecated(&self, model: &str) -> bool {
+        let mut deprecated = false;
+        for event in self.model_events(model) {
+            match event.name.kind {
+                TagKind::Deprecate => deprecated = true,
+                TagKind::Register(_) | TagKind::Assign(_) => deprecated = false,
+                _ => {}
+            }
+        }
+        deprecated
+    }
+
+    /// Keeps only the events tagged at or before `at`, to answer for a past moment.
+    pub fn until(self, at: jiff::Timestamp) -> Registry {
+        let events = self
+            .events
+            .into_iter()
+            .filter(|event| event.tagger.as_ref().is_some_and(|tagger| tagger.time <= at))
+            .collect();
+        Registry::new(events, self.lightweight)
     }
 
     /// Returns the events of one model, oldest first.
@@ -221,13 +272,7 @@ impl Registry {
         model: &str,
         commit: gix::ObjectId,
     ) -> Option<&'a semver::Version> {
-        self.model_events(model)
-            .filter(|event| event.commit == commit)
-            .filter_map(|event| match &event.name.kind {
-                TagKind::Register(version) => Some(version),
-                _ => None,
-            })
-            .max()
+        self.released_on.get(&(model.to_owned(), commit))
     }
 
     /// Assignments to and removals from `stage`, oldest first, each with the version it names

@@ -61,7 +61,7 @@ pub fn resolve(registry: &Registry, spec: &str) -> Result<Target, VerifyError> {
     }
 
     let tag = with_version_prefix(spec);
-    if let Some(event) = registry.events.iter().find(|event| event.tag == tag) {
+    if let Some(event) = registry.events().iter().find(|event| event.tag == tag) {
         return match &event.name.kind {
             TagKind::Register(version) => Ok(Target {
                 release: event.clone(),

@@ -41,7 +41,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
              `git fetch --tags --force` (GitHub Actions: actions/checkout with fetch-depth: 0)"
         )));
     }
-    let Some(event) = registry.events.iter().find(|event| event.tag == name) else {
+    let Some(event) = registry.events().iter().find(|event| event.tag == name) else {
         return Err(CommandError::invalid(format!(
             "tag {name} not found; fetch it with `git fetch origin tag {name}`"
         )));

@@ -12,7 +12,7 @@ use crate::release_file::ReleaseFile;
 use crate::repo::Repo;
 use crate::run_record::{self, RunRecord};
 
-/// Where the run record is and how it may differ from the work tree.
+/// Location of the run record, and the differences from the work tree that it may have.
 pub struct RunSource<'a> {
     pub record: &'a Path,
     /// A revision whose commit the run may name instead of HEAD.

@@ -17,6 +17,10 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
             args.model
         )));
     };
+    let deprecated = registry.is_deprecated(&args.model);
+    if deprecated {
+        global.warn(&format!("model `{}` is deprecated", args.model));
+    }
     match args.format {
         Format::Json => {
             let output = serde_json::json!({
@@ -24,6 +28,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
                 "version": version.to_string(),
                 "tag": event.tag,
                 "commit": event.commit.to_string(),
+                "deprecated": deprecated,
             });
             print(&serde_json::to_string_pretty(&output).expect("JSON output always serializes"));
         }

@@ -49,7 +49,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let registry = global.load_registry(&repo)?;
     let Some((_, version)) = registry.in_stage(&release.model, &stage) else {
         return Err(CommandError::invalid(format!(
-            "{stage} holds no version of {}",
+            "no version of {} is in {stage}",
             release.model
         )));
     };

@@ -86,7 +86,7 @@ impl Rollback<'_> {
         let stage = self.stage;
         let Some((_, current)) = self.registry.in_stage(model, stage) else {
             return Err(CommandError::invalid(format!(
-                "{stage} holds no version of {model}; nothing to roll back"
+                "no version of {model} is in {stage}, so there is nothing to roll back"
             )));
         };
         let target = match to {

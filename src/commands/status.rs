@@ -11,7 +11,7 @@ use crate::workspace::{self, Source};
 
 pub struct Args {
     pub model: Option<String>,
-    /// Answers for this moment instead of now: RFC 3339, or a date meaning the end of that day
+    /// The moment to report instead of now: RFC 3339, or a date meaning the end of that day
     /// in UTC.
     pub at: Option<String>,
     pub format: Format,
@@ -60,16 +60,11 @@ pub fn parse_moment(text: &str) -> Result<jiff::Timestamp, CommandError> {
 
 pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
-    let mut registry = global.load_registry(&repo)?;
     let at = args.at.as_deref().map(parse_moment).transpose()?;
-    if let Some(at) = at {
-        registry.events.retain(|event| {
-            event
-                .tagger
-                .as_ref()
-                .is_some_and(|tagger| tagger.time <= at)
-        });
-    }
+    let registry = match at {
+        Some(at) => global.load_registry(&repo)?.until(at),
+        None => global.load_registry(&repo)?,
+    };
     let loaded = workspace::load(&repo, &[], Source::WorkTree)?;
 
     let mut models = registry.models();
@@ -188,15 +183,7 @@ fn status_of(registry: &Registry, model: &str, unreleased: Option<String>) -> Mo
         })
         .collect();
 
-    // As in GTO, a deprecation holds until a later release or assignment.
-    let mut deprecated = false;
-    for event in registry.model_events(model) {
-        match event.name.kind {
-            TagKind::Deprecate => deprecated = true,
-            TagKind::Register(_) | TagKind::Assign(_) => deprecated = false,
-            _ => {}
-        }
-    }
+    let deprecated = registry.is_deprecated(model);
 
     ModelStatus {
         model: model.to_owned(),
