@@ -5,8 +5,9 @@
 # Usage: bench/diff.sh [RELEASES]    (default 2000, or the MREL_BENCH_RELEASES variable)
 #
 # Needs the Rust toolchain, git, python3 with venv, and PyPI for DVC. Uses hyperfine where it is
-# installed and a loop of timed runs otherwise. The virtualenv and the benchmark repositories are
-# kept under ${XDG_CACHE_HOME:-$HOME/.cache}/mrel-bench and reused; delete that folder to start over.
+# installed and a loop of timed runs otherwise. The virtualenv (dvc-venv) and the repository
+# (diff-RELEASES) are kept under ${XDG_CACHE_HOME:-$HOME/.cache}/mrel-bench and reused; delete
+# them to start over.
 set -euo pipefail
 
 releases=${1:-${MREL_BENCH_RELEASES:-2000}}
@@ -23,8 +24,8 @@ min_runs=10
 
 project=$(cd "$(dirname "$0")/.." && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/mrel-bench
-venv=$cache/venv
-repo=$cache/repo-$releases
+venv=$cache/dvc-venv
+repo=$cache/diff-$releases
 export DVC_NO_ANALYTICS=1
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -133,8 +134,8 @@ EOF
   git pack-refs --all
 }
 
-# The marker names the release count and the layout of build_repository; raise the layout when
-# build_repository changes, so that an older repository is rebuilt rather than reused.
+# The marker names the release count and the layout of build_repository. Raise the layout number
+# when build_repository changes, so that a repository built the old way is rebuilt.
 marker=$repo/.git/mrel-bench-releases
 layout="$releases releases, layout 2"
 if [[ -f $marker && $(<"$marker") == "$layout" ]] &&
@@ -167,10 +168,10 @@ with open(mrel_path) as f:
     rows = {row["name"]: row for row in json.load(f)["metrics"]}
 with open(dvc_path) as f:
     dvc = json.load(f)["out/metrics.json"]
-m, d = rows[metric], dvc[metric]
-print(f"  mrel: {metric} {m['old']} -> {m['new']}")
-print(f"  dvc:  {metric} {d['old']} -> {d['new']}")
-same = float(m["old"]) == float(d["old"]) and float(m["new"]) == float(d["new"])
+mrel_row, dvc_row = rows[metric], dvc[metric]
+print(f"  mrel: {metric} {mrel_row['old']} -> {mrel_row['new']}")
+print(f"  dvc:  {metric} {dvc_row['old']} -> {dvc_row['new']}")
+same = all(float(mrel_row[side]) == float(dvc_row[side]) for side in ("old", "new"))
 print("  the values agree" if same else "  the values DIFFER")
 sys.exit(0 if same else 1)
 EOF
@@ -188,14 +189,14 @@ time_command() {
       --export-json "$results/$name.timing.json" "$quoted" >/dev/null
     "$venv/bin/python" -c '
 import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-print(r["mean"], r["stddev"] or 0, len(r["times"]))' "$results/$name.timing.json"
+result = json.load(open(sys.argv[1]))["results"][0]
+print(result["mean"], result["stddev"] or 0, len(result["times"]))' "$results/$name.timing.json"
   else
     local run start end
     for ((run = 0; run < warmup; run++)); do "$@" >/dev/null; done
     : >"$results/$name.times"
     for ((run = 0; run < min_runs; run++)); do
-      # EPOCHREALTIME (bash 5) is in seconds with six decimals; without the separator, in µs.
+      # EPOCHREALTIME (bash 5) is in seconds with six decimals, so without the separator it is µs.
       start=${EPOCHREALTIME/[.,]/}
       "$@" >/dev/null
       end=${EPOCHREALTIME/[.,]/}
@@ -224,6 +225,6 @@ awk -v mm="$mrel_mean" -v ms="$mrel_sd" -v mn="$mrel_runs" \
 }'
 
 if [[ -n ${agree_failed:-} ]]; then
-  echo "error: mrel and dvc report different values for $metric" >&2
+  echo "error: mrel and dvc report different values for $metric (printed above)" >&2
   exit 1
 fi

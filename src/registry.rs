@@ -46,12 +46,12 @@ pub struct Registry {
 const MAX_PEEL_DEPTH: usize = 16;
 
 impl Registry {
-    /// Reads every tag under `refs/tags/` that follows the registry grammar.
+    /// Reads every tag under `refs/tags/` that follows the registry grammar. The tag objects are
+    /// read on all cores, because inflating thousands of small objects dominates the time.
     pub fn load(repo: &Repo) -> Result<Registry, RepoError> {
         let git_error = |error: gix::Error| RepoError::Git(error.to_string());
         let references = repo.git.references().map_err(git_error)?;
-        let mut events = Vec::new();
-        let mut lightweight = Vec::new();
+        let mut candidates = Vec::new();
         for reference in references.tags().map_err(git_error)? {
             let reference = reference.map_err(|error| RepoError::Git(error.to_string()))?;
             let tag = reference.name().shorten().to_str_lossy().into_owned();
@@ -61,12 +61,19 @@ impl Registry {
             let Some(id) = reference.target().try_id().map(ToOwned::to_owned) else {
                 continue;
             };
-            match read_tag(repo, &tag, name, id)? {
+            candidates.push((tag, name, id));
+        }
+
+        let read = read_all(&repo.git, candidates)?;
+        let mut events = Vec::new();
+        let mut lightweight = Vec::new();
+        for (tag, event) in read {
+            match event {
                 Some(event) => events.push(event),
                 None => lightweight.push(tag),
             }
         }
-        events.sort_by_key(event_order);
+        events.sort_by_cached_key(event_order);
         lightweight.sort();
         Ok(Registry::new(events, lightweight))
     }
@@ -115,7 +122,12 @@ impl Registry {
         let events = self
             .events
             .into_iter()
-            .filter(|event| event.tagger.as_ref().is_some_and(|tagger| tagger.time <= at))
+            .filter(|event| {
+                event
+                    .tagger
+                    .as_ref()
+                    .is_some_and(|tagger| tagger.time <= at)
+            })
             .collect();
         Registry::new(events, self.lightweight)
     }
@@ -205,14 +217,68 @@ fn event_order(event: &Event) -> (i64, u8, u64, String) {
 }
 
 /// Reads the tag object `id`; `None` for a lightweight tag (one that points at a commit).
+/// Tags read by one thread: each tag's name and its event, `None` for a lightweight tag.
+type ReadTags = Result<Vec<(String, Option<Event>)>, RepoError>;
+
+/// Tags below this count are read on one thread, where starting more costs more than it saves.
+const PARALLEL_THRESHOLD: usize = 256;
+
+/// Reads the candidates' tag objects in chunks, one thread-local repository per thread, and
+/// returns each tag with its event (`None` for a lightweight tag) in the order given.
+fn read_all(git: &gix::Repository, candidates: Vec<(String, TagName, ObjectId)>) -> ReadTags {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if threads == 1 || candidates.len() < PARALLEL_THRESHOLD {
+        return candidates
+            .into_iter()
+            .map(|(tag, name, id)| Ok((tag.clone(), read_tag(git, &tag, name, id)?)))
+            .collect();
+    }
+    // Without gix's `parallel` feature a repository handle cannot cross threads, so each thread
+    // opens its own; an open costs about a millisecond.
+    let git_dir = git.git_dir().to_path_buf();
+    let chunk_size = candidates.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<(String, TagName, ObjectId)>> = Vec::new();
+    let mut rest = candidates;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk_size.min(rest.len()));
+        chunks.push(rest);
+        rest = tail;
+    }
+    let results: Vec<ReadTags> = std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let git_dir = &git_dir;
+                scope.spawn(move || {
+                    let local =
+                        gix::open(git_dir).map_err(|error| RepoError::Git(error.to_string()))?;
+                    chunk
+                        .into_iter()
+                        .map(|(tag, name, id)| Ok((tag.clone(), read_tag(&local, &tag, name, id)?)))
+                        .collect()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("a tag reader thread does not panic"))
+            .collect()
+    });
+    let mut all = Vec::new();
+    for result in results {
+        all.extend(result?);
+    }
+    Ok(all)
+}
+
 fn read_tag(
-    repo: &Repo,
+    git: &gix::Repository,
     tag: &str,
     name: TagName,
     id: ObjectId,
 ) -> Result<Option<Event>, RepoError> {
     let git_error = |error: gix::Error| RepoError::Git(format!("tag {tag}: {error}"));
-    let object = repo.git.find_object(id).map_err(git_error)?;
+    let object = git.find_object(id).map_err(git_error)?;
     if object.kind != gix::object::Kind::Tag {
         return Ok(None);
     }
@@ -234,7 +300,7 @@ fn read_tag(
     let mut target_kind = decoded.target_kind;
     let mut depth = 0;
     while target_kind == gix::object::Kind::Tag && depth < MAX_PEEL_DEPTH {
-        let object = repo.git.find_object(target).map_err(git_error)?;
+        let object = git.find_object(target).map_err(git_error)?;
         let inner = gix::objs::TagRef::from_bytes(&object.data, target.kind())
             .map_err(|error| RepoError::Git(format!("tag {tag}: {error}")))?;
         target = inner.target();

@@ -349,3 +349,16 @@ fn promotion_rule_for_unknown_stage_rejected() {
         stdout_of(&output)
     );
 }
+
+#[test]
+fn many_tags_read_in_order() {
+    let repo = repo_with_commit();
+    // More tags than one thread reads alone, so that the parallel path runs.
+    for minor in 0..300 {
+        annotated(&repo, &format!("churn@v1.{minor}.0"));
+    }
+    annotated(&repo, "churn#prod#1");
+    assert_eq!(latest(&repo, "churn"), "1.299.0");
+    let json = status_json(&repo, &["churn"]);
+    assert_eq!(json[0]["stages"]["prod"]["version"], "1.299.0");
+}
