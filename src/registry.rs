@@ -217,6 +217,145 @@ fn event_order(event: &Event) -> (i64, u8, u64, String) {
 }
 
 /// Reads the tag object `id`; `None` for a lightweight tag (one that points at a commit).
+/// The release tags of one model, found from tag names alone. Commands that need one or two
+/// releases use it instead of [`Registry::load`], which reads every tag object.
+pub struct ReleaseIndex<'a> {
+    repo: &'a Repo,
+    /// Versions with a release tag and no deregistration tag, sorted by SemVer.
+    registered: Vec<(semver::Version, Vec<ObjectId>)>,
+    /// Versions with both tags, sorted, with whether the newest of them is a release.
+    contested: Vec<(semver::Version, bool)>,
+}
+
+impl<'a> ReleaseIndex<'a> {
+    /// Lists the model's release and deregistration tags. Only a version with both has its tag
+    /// objects read, to tell which came last.
+    pub fn load(repo: &'a Repo, model: &str) -> Result<ReleaseIndex<'a>, RepoError> {
+        let git_error = |error: gix::Error| RepoError::Git(error.to_string());
+        let prefix = format!("refs/tags/{}@v", model.replace(':', "="));
+        let references = repo.git.references().map_err(git_error)?;
+        let mut registered: HashMap<semver::Version, Vec<(String, TagName, ObjectId)>> =
+            HashMap::new();
+        let mut deregistered: HashMap<semver::Version, Vec<(String, TagName, ObjectId)>> =
+            HashMap::new();
+        for reference in references.prefixed(prefix.as_str()).map_err(git_error)? {
+            let reference = reference.map_err(|error| RepoError::Git(error.to_string()))?;
+            let tag = reference.name().shorten().to_str_lossy().into_owned();
+            let Some(name) = tags::parse(&tag).filter(|name| name.model == model) else {
+                continue;
+            };
+            let Some(id) = reference.target().try_id().map(ToOwned::to_owned) else {
+                continue;
+            };
+            match name.kind.clone() {
+                TagKind::Register(version) => {
+                    registered.entry(version).or_default().push((tag, name, id))
+                }
+                TagKind::Deregister(version) => deregistered
+                    .entry(version)
+                    .or_default()
+                    .push((tag, name, id)),
+                _ => {}
+            }
+        }
+
+        let mut plain = Vec::new();
+        let mut contested = Vec::new();
+        for (version, releases) in registered {
+            let Some(removals) = deregistered.remove(&version) else {
+                plain.push((version, releases.into_iter().map(|(_, _, id)| id).collect()));
+                continue;
+            };
+            let mut events: Vec<Event> = Vec::new();
+            for (tag, name, id) in releases.into_iter().chain(removals) {
+                events.extend(read_tag(&repo.git, &tag, name, id)?);
+            }
+            events.sort_by_cached_key(event_order);
+            let active = matches!(
+                events.last().map(|event| &event.name.kind),
+                Some(TagKind::Register(_))
+            );
+            contested.push((version, active));
+        }
+        plain.sort_by(|a, b| a.0.cmp(&b.0));
+        contested.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(ReleaseIndex {
+            repo,
+            registered: plain,
+            contested,
+        })
+    }
+
+    /// The greatest active version.
+    pub fn latest(&self) -> Result<Option<semver::Version>, RepoError> {
+        self.greatest_below(None)
+    }
+
+    /// The greatest active version below `version`.
+    pub fn previous(
+        &self,
+        version: &semver::Version,
+    ) -> Result<Option<semver::Version>, RepoError> {
+        self.greatest_below(Some(version))
+    }
+
+    /// Walks down from the greatest version, confirming that a release tag is annotated (a
+    /// lightweight tag is no registry event) only for the versions it reaches.
+    fn greatest_below(
+        &self,
+        limit: Option<&semver::Version>,
+    ) -> Result<Option<semver::Version>, RepoError> {
+        let below = |version: &semver::Version| limit.is_none_or(|limit| version < limit);
+        let contested = self
+            .contested
+            .iter()
+            .rev()
+            .find(|(version, active)| *active && below(version))
+            .map(|(version, _)| version);
+        for (version, ids) in self
+            .registered
+            .iter()
+            .rev()
+            .filter(|(version, _)| below(version))
+        {
+            if contested.is_some_and(|contested| contested > version) {
+                break;
+            }
+            for id in ids {
+                let header = self
+                    .repo
+                    .git
+                    .find_header(*id)
+                    .map_err(|error| RepoError::Git(error.to_string()))?;
+                if header.kind() == gix::object::Kind::Tag {
+                    return Ok(Some(version.clone()));
+                }
+            }
+        }
+        Ok(contested.cloned())
+    }
+}
+
+/// Reads one registry tag by name; `None` where it does not exist, is lightweight or is not a
+/// registry tag.
+pub fn read_event(repo: &Repo, tag: &str) -> Result<Option<Event>, RepoError> {
+    let git_error = |error: gix::Error| RepoError::Git(format!("tag {tag}: {error}"));
+    let Some(name) = tags::parse(tag) else {
+        return Ok(None);
+    };
+    let Some(reference) = repo
+        .git
+        .try_find_reference(format!("refs/tags/{tag}").as_str())
+        .map_err(git_error)?
+    else {
+        return Ok(None);
+    };
+    let Some(id) = reference.target().try_id().map(ToOwned::to_owned) else {
+        return Ok(None);
+    };
+    read_tag(&repo.git, tag, name, id)
+}
+
 /// Tags read by one thread: each tag's name and its event, `None` for a lightweight tag.
 type ReadTags = Result<Vec<(String, Option<Event>)>, RepoError>;
 

@@ -86,7 +86,14 @@ pub fn format_change_with(change: Option<f64>, relative: Option<f64>, precision:
     if let Some(relative) = relative {
         let percent = relative * 100.0;
         let sign = if percent > 0.0 { "+" } else { "" };
-        text.push_str(&format!(" ({sign}{}%)", format_number(percent, 3)));
+        // Three significant digits read well for a share, but a change of thousands of percent
+        // keeps its whole integer part rather than turning into exponent notation.
+        let shown = if percent.is_finite() && percent.abs() >= 1000.0 {
+            format!("{percent:.0}")
+        } else {
+            format_number(percent, 3)
+        };
+        text.push_str(&format!(" ({sign}{shown}%)"));
     }
     text
 }
@@ -209,6 +216,7 @@ mod tests {
         assert_eq!(format_change(Some(0.071), Some(0.158)), "+0.071 (+15.8%)");
         assert_eq!(format_change(Some(-2.5), None), "-2.5");
         assert_eq!(format_change(None, None), "");
+        assert_eq!(format_change(Some(1999.0), Some(1999.0)), "+1999 (+199900%)");
     }
 
     #[test]

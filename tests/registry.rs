@@ -362,3 +362,60 @@ fn many_tags_read_in_order() {
     let json = status_json(&repo, &["churn"]);
     assert_eq!(json[0]["stages"]["prod"]["version"], "1.299.0");
 }
+
+fn diff_sides(repo: &TestRepo) -> (String, String) {
+    let output = repo
+        .mrel(&["diff", MODEL, "--format", "json"])
+        .output()
+        .expect("mrel runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&output)).expect("JSON output");
+    (
+        json["from"].as_str().expect("from label").to_owned(),
+        json["to"].as_str().expect("to label").to_owned(),
+    )
+}
+
+fn three_releases() -> TestRepo {
+    let repo = TestRepo::with_model(&ModelFile::new("1.0.0", 50));
+    repo.release_unsigned();
+    for (version, epochs) in [("1.1.0", 60), ("1.2.0", 70)] {
+        repo.commit_model(&ModelFile::new(version, epochs));
+        repo.release_unsigned();
+    }
+    repo
+}
+
+#[test]
+fn diff_default_skips_deregistered() {
+    let repo = three_releases();
+    repo.mrel(&["deprecate", MODEL, "1.2.0", "--no-sign"])
+        .assert()
+        .success();
+    assert_eq!(
+        diff_sides(&repo),
+        ("demo@v1.0.0".to_owned(), "demo@v1.1.0".to_owned())
+    );
+}
+
+#[test]
+fn diff_default_skips_lightweight() {
+    let repo = three_releases();
+    repo.git(&["tag", "demo@v9.0.0"]);
+    assert_eq!(
+        diff_sides(&repo),
+        ("demo@v1.1.0".to_owned(), "demo@v1.2.0".to_owned())
+    );
+}
+
+#[test]
+fn diff_default_sees_reregistration() {
+    let repo = three_releases();
+    let mut deregister = repo.git_command(&["tag", "-a", "-m", "gone", "demo@v1.2.0!", "HEAD"]);
+    deregister.env("GIT_COMMITTER_DATE", pinned_plus(10));
+    assert!(deregister.status().expect("git runs").success());
+    let mut again = repo.git_command(&["tag", "-a", "-m", "back", "demo@v1.2.0#5", "HEAD"]);
+    again.env("GIT_COMMITTER_DATE", pinned_plus(20));
+    assert!(again.status().expect("git runs").success());
+    assert_eq!(diff_sides(&repo).1, "demo@v1.2.0");
+}

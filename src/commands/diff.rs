@@ -7,7 +7,7 @@ use crate::compare::{self, MetricRow, ParamRow, Verdict};
 use crate::gates::{self, GateResult, Status};
 use crate::metrics::{self, Metrics};
 use crate::record;
-use crate::registry::Registry;
+use crate::registry::{ReleaseIndex, read_event};
 use crate::release_file::{self, ReleaseFile, in_worktree};
 use crate::repo::Repo;
 use crate::report::{Format, Table, format_change_with, format_json_value_with};
@@ -36,18 +36,19 @@ struct Side {
 pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
     let release = workspace::find_model(&repo, &args.model)?;
-    let registry = global.load_registry(&repo)?;
-
+    // Only tag names are read to find the default sides, and only the two tags compared are
+    // read in full, so that the time does not grow with the size of the registry.
+    let index = || ReleaseIndex::load(&repo, &release.model);
     let to_spec = match &args.to {
         Some(spec) => spec.clone(),
-        None => latest_tag(&registry, &release.model)?,
+        None => latest_tag(&index()?, &release.model)?,
     };
-    let to = resolve(&repo, &registry, &release, &to_spec)?;
+    let to = resolve(&repo, &release, &to_spec)?;
     let from_spec = match &args.from {
         Some(spec) => spec.clone(),
-        None => default_from(&registry, &release.model, &to_spec)?,
+        None => default_from(&index()?, &release.model, &to_spec)?,
     };
-    let from = resolve(&repo, &registry, &release, &from_spec)?;
+    let from = resolve(&repo, &release, &from_spec)?;
 
     let results = gates::evaluate(&release.gates, &to.metrics, Some(&from.metrics))?;
     let metric_rows = compare::metric_rows(
@@ -79,10 +80,10 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn latest_tag(registry: &Registry, model: &str) -> Result<String, CommandError> {
-    registry
-        .latest(model)
-        .map(|(_, event)| event.tag.clone())
+fn latest_tag(index: &ReleaseIndex<'_>, model: &str) -> Result<String, CommandError> {
+    index
+        .latest()?
+        .map(|version| tags::release_tag(model, &version))
         .ok_or_else(|| {
             CommandError::invalid(format!(
                 "{model} has no release yet; compare the work tree with a revision using \
@@ -92,32 +93,27 @@ fn latest_tag(registry: &Registry, model: &str) -> Result<String, CommandError> 
 }
 
 /// The release below `to` where `to` is a release, otherwise the latest release.
-fn default_from(registry: &Registry, model: &str, to: &str) -> Result<String, CommandError> {
+fn default_from(index: &ReleaseIndex<'_>, model: &str, to: &str) -> Result<String, CommandError> {
     let to_version = tags::parse(to).and_then(|name| match name.kind {
         TagKind::Register(version) => Some(version),
         _ => None,
     });
     let found = match to_version {
-        Some(version) => registry
-            .previous(model, &version)
-            .map(|(_, event)| event.tag.clone()),
-        None => registry.latest(model).map(|(_, event)| event.tag.clone()),
+        Some(version) => index.previous(&version)?,
+        None => index.latest()?,
     };
-    found.ok_or_else(|| {
-        CommandError::invalid(format!(
-            "{model} has only one release, {to}, so there is nothing to compare it with; \
-             name the other side with --from (a release, a revision or `{WORKSPACE}`)"
-        ))
-    })
+    found
+        .map(|version| tags::release_tag(model, &version))
+        .ok_or_else(|| {
+            CommandError::invalid(format!(
+                "{model} has only one release, {to}, so there is nothing to compare it with; \
+                 name the other side with --from (a release, a revision or `{WORKSPACE}`)"
+            ))
+        })
 }
 
 /// Resolves a side: `workspace`, a release (`MODEL@vX` or `X`), or any git revision.
-fn resolve(
-    repo: &Repo,
-    registry: &Registry,
-    release: &ReleaseFile,
-    spec: &str,
-) -> Result<Side, CommandError> {
+fn resolve(repo: &Repo, release: &ReleaseFile, spec: &str) -> Result<Side, CommandError> {
     if spec == WORKSPACE {
         let metrics = match &release.metrics {
             Some(path) => metrics::load(&in_worktree(repo.root(), path), path)?,
@@ -143,7 +139,8 @@ fn resolve(
         None => semver::Version::parse(spec.strip_prefix('v').unwrap_or(spec)).ok(),
     };
     if let Some(version) = version {
-        let event = registry.release(&release.model, &version).ok_or_else(|| {
+        let tag = tags::release_tag(&release.model, &version);
+        let event = read_event(repo, &tag)?.ok_or_else(|| {
             CommandError::invalid(format!(
                 "release {}@v{version} not found; `mrel status {}` lists the releases",
                 release.model, release.model
