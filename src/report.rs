@@ -216,7 +216,10 @@ mod tests {
         assert_eq!(format_change(Some(0.071), Some(0.158)), "+0.071 (+15.8%)");
         assert_eq!(format_change(Some(-2.5), None), "-2.5");
         assert_eq!(format_change(None, None), "");
-        assert_eq!(format_change(Some(1999.0), Some(1999.0)), "+1999 (+199900%)");
+        assert_eq!(
+            format_change(Some(1999.0), Some(1999.0)),
+            "+1999 (+199900%)"
+        );
     }
 
     #[test]

@@ -165,6 +165,19 @@ pub enum FileStatus {
     Error,
 }
 
+impl FileStatus {
+    /// Returns the status as output shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            FileStatus::Ok => "ok",
+            FileStatus::Changed => "changed",
+            FileStatus::Missing => "missing",
+            FileStatus::Added => "added",
+            FileStatus::Error => "error",
+        }
+    }
+}
+
 #[derive(Debug, serde::Serialize)]
 pub struct FileCheck {
     pub path: String,
@@ -228,10 +241,8 @@ impl Report {
         for file in &self.artifacts.files {
             if file.status != FileStatus::Ok {
                 let status = match file.status {
-                    FileStatus::Changed => "changed",
-                    FileStatus::Missing => "missing",
-                    FileStatus::Added => "added",
-                    FileStatus::Error | FileStatus::Ok => "cannot be checked",
+                    FileStatus::Error => "cannot be checked",
+                    other => other.label(),
                 };
                 let detail = file.detail.as_deref().unwrap_or_default();
                 problems.push(format!("artifact {} {status}: {detail}", file.path));
@@ -347,6 +358,7 @@ fn check_artifacts(
         check.size = entry.size;
         check.sha256.clone_from(&entry.sha256);
         if entry.sha256.is_none() {
+            check.status = FileStatus::Error;
             files.push(check.detail("the record has no sha256 for this file"));
             continue;
         }
@@ -455,7 +467,7 @@ fn compare(check: &mut FileCheck, result: Result<crate::digest::FileDigest, Dige
             {
                 check.status = FileStatus::Changed;
                 let hint = if digest.cached {
-                    " (found digest from the digest cache; --no-cache reads the file again)"
+                    " (the found digest came from the digest cache; --no-cache reads the file again)"
                 } else {
                     ""
                 };

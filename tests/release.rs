@@ -277,3 +277,26 @@ fn training_receives_mrel_variables() {
     assert_eq!(first["metrics"]["accuracy"].as_f64(), Some(0.62));
     assert_eq!(second["metrics"]["accuracy"].as_f64(), Some(0.75));
 }
+
+#[test]
+fn empty_artifact_folder_is_released() {
+    let model = ModelFile::new("1.0.0", 50).command("sh train.sh && mkdir -p out/empty");
+    let repo = TestRepo::new();
+    repo.write_model(&model);
+    repo.write(
+        "release.yaml",
+        &model.to_yaml().replace(
+            "artifacts: [out/model.bin]",
+            "artifacts: [out/model.bin, out/empty]",
+        ),
+    );
+    repo.commit_all("Add the demo model");
+    repo.release_unsigned();
+    let tag_object = repo.tag_object("demo@v1.0.0");
+    assert!(
+        tag_object.contains("| out/empty/ |  | (empty folder) |"),
+        "{tag_object}"
+    );
+    let record = release_record(&tag_object);
+    assert_eq!(record["artifacts"][1]["path"], "out/empty/");
+}

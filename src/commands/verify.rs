@@ -144,7 +144,7 @@ fn render(report: &Report, format: Format) -> String {
     {
         files.push(vec![
             file.path.clone(),
-            status_label(file.status).into(),
+            file.status.label().into(),
             file.detail.clone().unwrap_or_default(),
         ]);
     }
@@ -165,16 +165,6 @@ fn render(report: &Report, format: Format) -> String {
         });
     }
     output
-}
-
-fn status_label(status: FileStatus) -> &'static str {
-    match status {
-        FileStatus::Ok => "ok",
-        FileStatus::Changed => "changed",
-        FileStatus::Missing => "missing",
-        FileStatus::Added => "added",
-        FileStatus::Error => "error",
-    }
 }
 
 /// Counts the artifact files by status, such as `2 files match in /repo` or `3 recorded files in
@@ -206,7 +196,7 @@ fn artifact_summary(report: &Report) -> String {
             .iter()
             .filter(|file| file.status == status)
             .count();
-        (count > 0).then(|| format!("{count} {}", status_label(status)))
+        (count > 0).then(|| format!("{count} {}", status.label()))
     })
     .collect();
     if counts.is_empty() {
