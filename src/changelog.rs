@@ -483,17 +483,17 @@ fn record_metrics(record: &ReleaseRecord) -> Metrics {
         .collect()
 }
 
-/// The direction in which each gated metric improves, as the release file implied it by its
-/// limits: `min` and `max_decrease` mean higher is better, `max` and `max_increase` lower. The
-/// record keeps the checks, not an explicit `better`, so a metric with both kinds has none.
+/// The direction in which each gated metric improves: the `better` that the record stores with
+/// each check, or, in records without it, what the limits imply (`min` and `max_decrease` mean
+/// higher is better, `max` and `max_increase` lower; a metric with both kinds has none).
 fn gate_directions(results: &[GateResult]) -> BTreeMap<String, Gate> {
     let mut directions: BTreeMap<String, Option<Better>> = BTreeMap::new();
     for result in results {
-        let implied = match result.check.as_str() {
+        let implied = result.better.or(match result.check.as_str() {
             "min" | "max_decrease" => Some(Better::Higher),
             "max" | "max_increase" => Some(Better::Lower),
             _ => None,
-        };
+        });
         directions
             .entry(result.metric.clone())
             .and_modify(|known| {
@@ -559,7 +559,16 @@ mod tests {
             value: None,
             status: Status::Passed,
             reason: String::new(),
+            better: None,
         }
+    }
+
+    #[test]
+    fn recorded_direction_wins() {
+        let mut loss = result("loss", "min");
+        loss.better = Some(Better::Lower);
+        let directions = gate_directions(&[loss]);
+        assert_eq!(directions["loss"].better, Some(Better::Lower));
     }
 
     #[test]

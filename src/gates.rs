@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{MetricValue, Metrics, float_text};
-use crate::release_file::{Change, Gate};
+use crate::release_file::{Better, Change, Gate};
 
 /// The verdict of one check of one gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +33,10 @@ pub struct GateResult {
     pub status: Status,
     /// Reason for a failure or a skip, empty when the check passed.
     pub reason: String,
+    /// Direction in which the metric improves, from the gate's `better` or implied by its
+    /// limits; absent where neither tells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub better: Option<Better>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +64,9 @@ pub fn evaluate(
         let old = previous.and_then(|previous| previous.get(metric));
         let mut check =
             |name: &str, limit: String, bound: Option<f64>, passes: fn(f64, f64) -> bool| {
-                results.push(judge(metric, name, limit, bound, old, value, passes));
+                let mut result = judge(metric, name, limit, bound, old, value, passes);
+                result.better = gate.better;
+                results.push(result);
             };
         if let Some(min) = gate.min {
             check("min", float_text(min), Some(min), |value, bound| {
@@ -189,6 +195,7 @@ fn judge(
         value: value.map(MetricValue::to_json),
         status,
         reason,
+        better: None,
     }
 }
 

@@ -104,7 +104,7 @@ impl fmt::Display for Change {
 }
 
 /// Direction in which a metric improves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Better {
     Higher,
