@@ -222,13 +222,7 @@ fn required_fields(file: &str, card: &Card) -> Result<(String, Task, Dataset), C
         field,
     };
     let license = card.license.clone().ok_or_else(|| missing("license"))?;
-    // NOTE: only the form of the identifier is checked, not that the Hub's list of licenses
-    // has it.
-    let well_formed = license.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && license
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'));
-    if !well_formed {
+    if !crate::release_file::is_license_identifier(&license) {
         return Err(CardError::InvalidLicense {
             file: file.to_owned(),
             license,

@@ -151,7 +151,7 @@ fn judge(
             (Status::Skipped, reason.to_owned())
         }
         (Some(MetricValue::Number { value, .. }), Some(bound)) => {
-            if passes(*value, bound) {
+            if passes(*value, bound) || within_rounding(*value, bound) {
                 (Status::Passed, String::new())
             } else {
                 let reason = match check {
@@ -197,6 +197,13 @@ fn judge(
         reason,
         better: None,
     }
+}
+
+/// Whether `value` equals `bound` up to the rounding of float arithmetic, so that a relative
+/// limit such as 10% of 0.2 is not missed by the last bit (0.22 against 0.22000000000000003).
+fn within_rounding(value: f64, bound: f64) -> bool {
+    let scale = value.abs().max(bound.abs()).max(f64::MIN_POSITIVE);
+    (value - bound).abs() <= scale * 1e-12
 }
 
 /// Returns whether any check failed.
@@ -263,6 +270,22 @@ mod tests {
         };
         let results = evaluate(&gates("r2", gate), &metrics(&[("r2", 0.4)]), None).expect("gates");
         assert_eq!(results[0].status, Status::Skipped);
+    }
+
+    #[test]
+    fn bound_on_limit_passes_despite_rounding() {
+        let gate = Gate {
+            max_increase: Some(Change::Percent(10.0)),
+            ..Gate::default()
+        };
+        let previous = metrics(&[("loss", 0.2)]);
+        let results = evaluate(
+            &gates("loss", gate),
+            &metrics(&[("loss", 0.22)]),
+            Some(&previous),
+        )
+        .expect("gates");
+        assert_eq!(results[0].status, Status::Passed, "{}", results[0].reason);
     }
 
     #[test]

@@ -64,7 +64,7 @@ enum Command {
         #[arg(long)]
         all: bool,
         /// Significant digits of numbers in text and markdown output.
-        #[arg(long, default_value_t = DEFAULT_PRECISION)]
+        #[arg(long, default_value_t = DEFAULT_PRECISION, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=17))]
         precision: usize,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,

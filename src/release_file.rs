@@ -81,8 +81,27 @@ impl fmt::Display for TrainCommand {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TrainCommand::Shell(command) => formatter.write_str(command),
-            TrainCommand::Argv(arguments) => formatter.write_str(&arguments.join(" ")),
+            TrainCommand::Argv(arguments) => {
+                let quoted: Vec<String> = arguments
+                    .iter()
+                    .map(|argument| shell_quote(argument))
+                    .collect();
+                formatter.write_str(&quoted.join(" "))
+            }
         }
+    }
+}
+
+/// Quotes an argument for display the way a POSIX shell would read it back.
+fn shell_quote(argument: &str) -> String {
+    let plain = !argument.is_empty()
+        && argument
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./=:,+-@%".contains(c));
+    if plain {
+        argument.to_owned()
+    } else {
+        format!("'{}'", argument.replace('\'', "'\\''"))
     }
 }
 
@@ -197,6 +216,16 @@ pub fn check_model_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Returns whether `license` has the form of a Hub license identifier: lowercase letters, digits,
+/// `-` and `.`, starting with a letter or digit.
+pub fn is_license_identifier(license: &str) -> bool {
+    // NOTE: only the form is checked, not that the Hub's list of licenses has the identifier.
+    license.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && license
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+}
+
 /// Returns whether GTO and DVC Studio accept the name too: their rule allows only lowercase letters,
 /// digits, '-' and '/'.
 pub fn is_gto_name(name: &str) -> bool {
@@ -207,10 +236,14 @@ pub fn is_gto_name(name: &str) -> bool {
 /// Parses a version as SemVer 2.0 without a leading `v`.
 pub fn parse_version(text: &str) -> Result<semver::Version, String> {
     if text.starts_with(['v', 'V']) {
-        return Err(format!(
-            "invalid version `{text}`: write it without the leading 'v', as in `{}`",
-            &text[1..]
-        ));
+        let rest = &text[1..];
+        return Err(if semver::Version::parse(rest).is_ok() {
+            format!("invalid version `{text}`: write it without the leading 'v', as in `{rest}`")
+        } else {
+            format!(
+                "invalid version `{text}`: write it without a leading 'v', as SemVer 2.0 such as `1.2.0`"
+            )
+        });
     }
     semver::Version::parse(text).map_err(|error| {
         format!("invalid version `{text}`: {error}; expected SemVer 2.0 such as `1.2.0`")
@@ -247,8 +280,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         digits.clear();
         seen_unit = true;
     }
-    if !digits.is_empty() || !seen_unit || total == 0 {
+    if !digits.is_empty() || !seen_unit {
         return Err(invalid());
+    }
+    if total == 0 {
+        return Err(format!(
+            "invalid duration `{text}`: it must be longer than zero"
+        ));
     }
     Ok(Duration::from_secs(total))
 }
@@ -455,7 +493,12 @@ impl Reader {
         self.report(
             node.position,
             field,
-            format!("expected a finite number, found {}", node.kind_name()),
+            match &node.value {
+                Value::Scalar(scalar) if matches!(scalar.resolve(), Resolved::Float(value) if !value.is_finite()) => {
+                    format!("expected a finite number, found `{}`", scalar.text)
+                }
+                _ => format!("expected a finite number, found {}", node.kind_name()),
+            },
         );
         None
     }
@@ -964,6 +1007,43 @@ impl Reader {
                 _ => {}
             }
         }
+        // A model card on the Hub needs a license, a task and a dataset, so `mrel card` can only
+        // serve a release whose card section has them.
+        for (field, present) in [
+            ("card.license", card.license.is_some()),
+            (
+                "card.task",
+                card.task.is_some() || entries.iter().any(|entry| entry.key == "task"),
+            ),
+            (
+                "card.dataset",
+                card.dataset.is_some() || entries.iter().any(|entry| entry.key == "dataset"),
+            ),
+        ] {
+            if !present {
+                self.report(
+                    node.position,
+                    field,
+                    "missing required field; a model card needs `license`, `task` and `dataset`"
+                        .into(),
+                );
+            }
+        }
+        if let Some(license) = &card.license
+            && !is_license_identifier(license)
+        {
+            let position = entries
+                .iter()
+                .find(|entry| entry.key == "license")
+                .map_or(node.position, |entry| entry.value.position);
+            self.report(
+                    position,
+                    "card.license",
+                    format!(
+                        "invalid license `{license}`: the Hub expects a lowercase identifier such as `mit` or `apache-2.0`"
+                    ),
+                );
+        }
         (self.problems.len() == problems_before).then_some(card)
     }
 
@@ -1120,6 +1200,13 @@ gates:
         )
         .expect("valid file");
         assert_eq!(release.params["x"]["y"], serde_json::json!(1));
+    }
+
+    #[test]
+    fn argv_command_displays_quoted() {
+        let command =
+            TrainCommand::Argv(vec!["python3".into(), "-c".into(), "print('a b')".into()]);
+        assert_eq!(command.to_string(), r"python3 -c 'print('\''a b'\'')'");
     }
 
     #[test]

@@ -97,6 +97,54 @@ impl Templates {
         Ok(Templates { env, sources })
     }
 
+    /// Checks that every top-level variable that the template `name` reads is a key of
+    /// `context`, so that a release fails before hours of training rather than after. Names the
+    /// template defines itself (loop variables, `set`) do not count.
+    pub fn check_variables(
+        &self,
+        name: &str,
+        context: &impl serde::Serialize,
+    ) -> Result<(), TemplateError> {
+        let origin = self
+            .sources
+            .iter()
+            .find(|(known, _)| known == name)
+            .map_or_else(|| name.to_owned(), |(_, origin)| origin.clone());
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|error| render_error(&origin, &error))?;
+        let context = serde_json::to_value(context).unwrap_or(serde_json::Value::Null);
+        let mut unknown: Vec<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|variable| {
+                context.get(variable).is_none()
+                    && self
+                        .env
+                        .globals()
+                        .all(|(global, _)| global != variable.as_str())
+            })
+            .collect();
+        unknown.sort();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(TemplateError::Render {
+            name: origin,
+            line: None,
+            message: format!(
+                "undefined variable{} {}; see the documented template context",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown
+                    .iter()
+                    .map(|variable| format!("`{variable}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
+
     /// Renders the template `name` with `context`.
     pub fn render(
         &self,

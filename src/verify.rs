@@ -30,6 +30,16 @@ pub enum VerifyError {
          registry tags are annotated"
     )]
     Lightweight { tag: String },
+    #[error(
+        "{model}@v{version} is in stage `{stage}` but was deregistered ({tag}); \
+         promote an active version or roll the stage back"
+    )]
+    Deregistered {
+        model: String,
+        version: semver::Version,
+        stage: String,
+        tag: String,
+    },
 }
 
 /// The release to verify, and the stage assignment it was reached through.
@@ -53,6 +63,23 @@ pub fn resolve(registry: &Registry, spec: &str) -> Result<Target, VerifyError> {
         };
         let (assignment, version) = registry.in_stage(&name.model, stage).ok_or_else(empty)?;
         let release = registry.release(&name.model, version).ok_or_else(empty)?;
+        let active = registry
+            .releases(&name.model)
+            .iter()
+            .any(|(known, _)| *known == version);
+        if !active {
+            let withdrawn = tags::TagName {
+                model: name.model.clone(),
+                kind: TagKind::Deregister(version.clone()),
+                counter: None,
+            };
+            return Err(VerifyError::Deregistered {
+                model: name.model.clone(),
+                version: version.clone(),
+                stage: stage.clone(),
+                tag: withdrawn.to_string(),
+            });
+        }
         return Ok(Target {
             release: release.clone(),
             version: version.clone(),

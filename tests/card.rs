@@ -250,32 +250,48 @@ fn work_tree_card_serves_older_release() {
     assert_eq!(metadata["license"].as_str(), Some("mit"));
 }
 
-#[test]
-fn missing_license_is_rejected() {
-    let repo = released(&CARD.replace("  license: mit\n", ""));
-    let stderr = rejected(&card(&repo, &[]));
-    assert!(stderr.contains("`card.license` is missing"), "{stderr}");
+/// Commits a release file with `extra` and runs `mrel check`, which must reject the card.
+fn card_check(extra: &str) -> String {
+    let repo = TestRepo::new();
+    repo.write_model(&ModelFile::new("1.0.0", 50));
+    commit_release_file(
+        &repo,
+        &release_file(&ModelFile::new("1.0.0", 50), extra),
+        "Add the demo model",
+    );
+    let output = repo.mrel(&["check"]).output().expect("mrel runs");
+    assert_eq!(output.status.code(), Some(2), "{}", stdout_of(&output));
+    stdout_of(&output)
 }
 
 #[test]
-fn invalid_license_is_rejected() {
-    let repo = released(&CARD.replace("license: mit", "license: MIT License"));
-    let stderr = rejected(&card(&repo, &[]));
+fn missing_license_fails_check() {
+    let problems = card_check(&CARD.replace("  license: mit\n", ""));
     assert!(
-        stderr.contains("invalid `card.license` `MIT License`"),
-        "{stderr}"
+        problems.contains("field `card.license`: missing required field"),
+        "{problems}"
     );
 }
 
 #[test]
-fn missing_dataset_is_rejected() {
-    let without_dataset = CARD.replace(
+fn invalid_license_fails_check() {
+    let problems = card_check(&CARD.replace("license: mit", "license: MIT License"));
+    assert!(
+        problems.contains("invalid license `MIT License`"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn missing_dataset_fails_check() {
+    let problems = card_check(&CARD.replace(
         "  dataset: {type: demo-data, name: Demo data, split: test}\n",
         "",
+    ));
+    assert!(
+        problems.contains("field `card.dataset`: missing required field"),
+        "{problems}"
     );
-    let repo = released(&without_dataset);
-    let stderr = rejected(&card(&repo, &[]));
-    assert!(stderr.contains("`card.dataset` is missing"), "{stderr}");
 }
 
 #[test]

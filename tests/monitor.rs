@@ -175,9 +175,53 @@ fn no_previous_holder_creates_no_tag() {
         .expect("mrel runs");
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr_of(&output).contains("nothing to roll back to"),
+        stderr_of(&output).contains("to roll back to"),
         "{}",
         stderr_of(&output)
     );
     assert_eq!(repo.tags(), tags_before);
+}
+
+#[test]
+fn second_failure_keeps_rolled_back_version_out() {
+    let repo = production_repo();
+    let failing = live_metrics(&repo, 0.5);
+    repo.mrel(&[
+        "monitor",
+        MODEL,
+        "--stage",
+        "prod",
+        "--metrics",
+        &failing,
+        "--rollback",
+        "--no-sign",
+    ])
+    .assert()
+    .code(1);
+    assert_eq!(in_prod(&repo), "1.0.0");
+
+    // A broken export fails every gate again; 1.1.0, which the first rollback took out, must
+    // not come back.
+    let empty = repo.scratch().join("empty.json");
+    std::fs::write(&empty, "{}").expect("write live metrics");
+    let output = repo
+        .mrel(&[
+            "monitor",
+            MODEL,
+            "--stage",
+            "prod",
+            "--metrics",
+            &empty.display().to_string(),
+            "--rollback",
+            "--no-sign",
+        ])
+        .output()
+        .expect("mrel runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr_of(&output).contains("skipping 1.1.0"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert_eq!(in_prod(&repo), "1.0.0");
 }

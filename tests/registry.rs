@@ -419,3 +419,20 @@ fn diff_default_sees_reregistration() {
     assert!(again.status().expect("git runs").success());
     assert_eq!(diff_sides(&repo).1, "demo@v1.2.0");
 }
+
+#[test]
+fn status_at_time_without_zone_rejected() {
+    let repo = repo_with_commit();
+    for moment in ["2026-12-04T00:00:00", "2026-12-04 22:14:55", "yesterday"] {
+        let output = repo
+            .mrel(&["status", "--at", moment])
+            .output()
+            .expect("mrel runs");
+        assert_eq!(output.status.code(), Some(2), "--at {moment}");
+        assert!(
+            stderr_of(&output).contains("with a time zone"),
+            "--at {moment}: {}",
+            stderr_of(&output)
+        );
+    }
+}

@@ -300,3 +300,29 @@ fn empty_artifact_folder_is_released() {
     let record = release_record(&tag_object);
     assert_eq!(record["artifacts"][1]["path"], "out/empty/");
 }
+
+#[test]
+fn template_error_found_before_training() {
+    let model = ModelFile::new("1.0.0", 50).command("touch trained-marker && sh train.sh");
+    let repo = TestRepo::new();
+    repo.write_model(&model);
+    repo.write(
+        ".mrel/templates/notes.md.j2",
+        "# {{ model }}\n{{ entry.model }}\n",
+    );
+    repo.commit_all("Add the demo model with a broken notes template");
+    let output = repo
+        .mrel(&["release", MODEL, "--no-sign"])
+        .output()
+        .expect("mrel runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("undefined variable `entry`"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert!(
+        !repo.root().join("trained-marker").exists(),
+        "training ran before the template was checked"
+    );
+}

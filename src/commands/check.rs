@@ -14,20 +14,59 @@ pub struct Args {
 pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let repo = global.open()?;
     let mut paths = Vec::new();
+    let tracked = if args.paths.iter().any(|path| path.is_dir()) {
+        workspace::tracked_release_files(&repo)?
+    } else {
+        Vec::new()
+    };
     for path in &args.paths {
-        paths.push(
-            workspace::relative_to_root(&repo, path)
-                .map_err(|problem| CommandError::invalid(problem.to_string()))?,
-        );
+        let relative = workspace::relative_to_root(&repo, path)
+            .map_err(|problem| CommandError::invalid(problem.to_string()))?;
+        if path.is_dir() {
+            // A folder stands for every tracked release file below it.
+            let prefix = if relative.is_empty() {
+                String::new()
+            } else {
+                format!("{relative}/")
+            };
+            let inside: Vec<String> = tracked
+                .iter()
+                .filter(|file| file.starts_with(&prefix))
+                .cloned()
+                .collect();
+            if inside.is_empty() {
+                return Err(CommandError::invalid(format!(
+                    "{} holds no tracked release.yaml",
+                    path.display()
+                )));
+            }
+            paths.extend(inside);
+        } else {
+            paths.push(relative);
+        }
     }
     let source = if args.staged {
         Source::Index
     } else {
         Source::WorkTree
     };
-    let loaded = workspace::load(&repo, &paths, source)?;
+    let mut loaded = workspace::load(&repo, &paths, source)?;
+    loaded.problems.sort_by(|a, b| {
+        (a.file.as_str(), a.position.line, a.position.column).cmp(&(
+            b.file.as_str(),
+            b.position.line,
+            b.position.column,
+        ))
+    });
 
     for release in &loaded.releases {
+        if release.train.is_none() {
+            global.warn(&format!(
+                "{}: no `train` section, so `mrel train` and `mrel release` cannot train {}; \
+                 it can only be released from a run record (`mrel release --run PATH`)",
+                release.path, release.model
+            ));
+        }
         if !is_gto_name(&release.model) {
             global.warn(&format!(
                 "{}: model name `{}` has uppercase letters or '_', which GTO and DVC Studio do not read; \

@@ -142,7 +142,7 @@ fn resolve(repo: &Repo, release: &ReleaseFile, spec: &str) -> Result<Side, Comma
         let tag = tags::release_tag(&release.model, &version);
         let event = read_event(repo, &tag)?.ok_or_else(|| {
             CommandError::invalid(format!(
-                "release {}@v{version} not found; `mrel status {}` lists the releases",
+                "release {}@v{version} not found; `mrel history {}` lists the releases",
                 release.model, release.model
             ))
         })?;

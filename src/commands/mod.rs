@@ -70,7 +70,8 @@ impl Global {
 /// Kind of failure that ended a command, which sets the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// A check, gate or verification failed, or training failed: exit code 1.
+    /// A check, gate or verification failed, or training failed or left no readable metrics or
+    /// artifacts: exit code 1.
     Failed,
     /// Bad usage or invalid input: exit code 2.
     Invalid,
@@ -146,7 +147,11 @@ impl From<crate::training::TrainingError> for CommandError {
     fn from(error: crate::training::TrainingError) -> Self {
         use crate::training::TrainingError;
         let kind = match &error {
-            TrainingError::Failed { .. } | TrainingError::TimedOut { .. } => Kind::Failed,
+            // Training that ran but left no readable metrics or artifacts failed as training.
+            TrainingError::Failed { .. }
+            | TrainingError::TimedOut { .. }
+            | TrainingError::Metrics(_)
+            | TrainingError::Digest(_) => Kind::Failed,
             TrainingError::Interrupted { .. } => Kind::Interrupted,
             _ => Kind::Invalid,
         };

@@ -35,7 +35,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
         .find(|(known, _)| **known == version)
     else {
         return Err(CommandError::invalid(format!(
-            "{}@v{version} is not an active release; `mrel status {}` lists the releases",
+            "{}@v{version} is not an active release; `mrel history {}` lists the releases",
             release.model, release.model
         )));
     };
@@ -59,7 +59,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
                 matches!(event.name.kind, TagKind::Assign(_)) && *held == Some(&version)
             });
         if !held {
-            return Err(CommandError::invalid(format!(
+            return Err(CommandError::failed(format!(
                 "{}@v{version} has not been in {before}, the stage before {stage}; promote it to {before} first, \
                  or pass --force --reason TEXT",
                 release.model

@@ -68,6 +68,19 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     }
     let templates = Templates::load(Some(repo.root()))?;
     let previous = previous_release(&registry, &release)?;
+    let preview = notes::prepare(
+        &release,
+        &commit.to_string(),
+        Trained {
+            metrics: crate::metrics::Metrics::new(),
+            artifacts: Vec::new(),
+            started: None,
+            duration: None,
+            run: None,
+        },
+        previous.as_ref(),
+    )?;
+    templates.check_variables("notes.md.j2", &preview.context)?;
 
     let (trained, log) = match &args.run {
         Some(record) => {

@@ -52,23 +52,51 @@ pub struct Rollback<'a> {
 
 impl Rollback<'_> {
     /// The version that held the stage before the current one, from the stage's history rather
-    /// than the version order. Fails with exit code 1 where the stage had no other holder.
+    /// than the version order. A version that a rollback took out of the stage is skipped unless
+    /// it was promoted again since, so that a second rollback never restores what failed.
+    /// Fails with exit code 1 where no such holder exists.
     pub fn previous_holder(
         &self,
         current: &semver::Version,
     ) -> Result<semver::Version, CommandError> {
         let model = &self.release.model;
-        self.registry
-            .stage_history(model, self.stage)
+        let history = self.registry.stage_history(model, self.stage);
+        let mut rolled_back: Vec<semver::Version> = Vec::new();
+        for (event, version) in &history {
+            let details = crate::record::parse_event(&event.tag, &event.message).ok();
+            match details {
+                Some(details) if details.event == "rollback" => {
+                    if let Some(replaced) = details
+                        .replaces
+                        .and_then(|text| semver::Version::parse(&text).ok())
+                    {
+                        rolled_back.push(replaced);
+                    }
+                }
+                _ => {
+                    if let Some(version) = version {
+                        rolled_back.retain(|known| known != *version);
+                    }
+                }
+            }
+        }
+        history
             .iter()
             .rev()
             .filter(|(event, _)| matches!(event.name.kind, TagKind::Assign(_)))
             .filter_map(|(_, version)| *version)
-            .find(|version| *version != current)
+            .find(|version| *version != current && !rolled_back.contains(version))
             .cloned()
             .ok_or_else(|| {
+                let skipped = if rolled_back.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<String> = rolled_back.iter().map(ToString::to_string).collect();
+                    format!(" (skipping {}, which a rollback took out of it)", names.join(", "))
+                };
                 CommandError::failed(format!(
-                    "{} has had no version of {model} other than {current}; there is nothing to roll back to",
+                    "{} has had no version of {model} other than {current} to roll back to{skipped}; \
+                     name one with --to VERSION",
                     self.stage
                 ))
             })
@@ -85,7 +113,7 @@ impl Rollback<'_> {
         let model = &self.release.model;
         let stage = self.stage;
         let Some((_, current)) = self.registry.in_stage(model, stage) else {
-            return Err(CommandError::invalid(format!(
+            return Err(CommandError::failed(format!(
                 "no version of {model} is in {stage}, so there is nothing to roll back"
             )));
         };
@@ -104,7 +132,10 @@ impl Rollback<'_> {
             .into_iter()
             .find(|(known, _)| **known == target)
             .ok_or_else(|| {
-                CommandError::invalid(format!("{model}@v{target} is not an active release"))
+                CommandError::invalid(format!(
+                    "{model}@v{target} is not an active release (it was deregistered); \
+                     name another version with --to VERSION"
+                ))
             })?;
 
         let record = EventRecord {

@@ -31,6 +31,9 @@ struct ModelStatus {
     stages: BTreeMap<String, StageStatus>,
     /// The version the release file at HEAD declares, where it has no tag yet.
     unreleased: Option<String>,
+    /// The stages as the release file declares them, to list them in path order.
+    #[serde(skip)]
+    path: Vec<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -39,20 +42,35 @@ struct StageStatus {
     /// When the version entered the stage (the assignment tag's time).
     since: Option<String>,
     tag: String,
+    /// True when the version was deregistered after it entered the stage.
+    deregistered: bool,
 }
 
 /// Parses `--at`: an RFC 3339 time, or a date that stands for the end of that day in UTC.
 pub fn parse_moment(text: &str) -> Result<jiff::Timestamp, CommandError> {
+    let invalid = || {
+        CommandError::invalid(format!(
+            "invalid time `{text}`: expected RFC 3339 with a time zone, such as \
+             2026-01-05T12:00:00Z, or a date such as 2026-01-05"
+        ))
+    };
     if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
         return Ok(timestamp);
     }
-    let date: jiff::civil::Date = text.parse().map_err(|_| {
-        CommandError::invalid(format!(
-            "invalid time `{text}`: expected RFC 3339 such as 2026-01-05T12:00:00Z, or a date such as 2026-01-05"
-        ))
-    })?;
-    let end_of_day = date.at(23, 59, 59, 0);
-    end_of_day
+    // Only a bare date stands for a whole day; a time without a zone is ambiguous.
+    let is_date = text.len() == 10
+        && text.bytes().enumerate().all(|(index, byte)| {
+            if index == 4 || index == 7 {
+                byte == b'-'
+            } else {
+                byte.is_ascii_digit()
+            }
+        });
+    if !is_date {
+        return Err(invalid());
+    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| invalid())?;
+    date.at(23, 59, 59, 0)
         .to_zoned_datetime(jiff::tz::TimeZone::UTC)
         .map(|zoned| zoned.timestamp())
         .map_err(|error| CommandError::invalid(format!("invalid date `{text}`: {error}")))
@@ -97,7 +115,13 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
                     at.is_none() && registry.release(model, &release.version).is_none()
                 })
                 .map(|release| release.version.to_string());
-            status_of(&registry, model, unreleased)
+            let path = loaded
+                .releases
+                .iter()
+                .find(|release| &release.model == model)
+                .map(|release| release.stages.clone())
+                .unwrap_or_default();
+            status_of(&registry, model, unreleased, path)
         })
         .collect();
 
@@ -122,12 +146,27 @@ fn render_table(statuses: &[ModelStatus], format: Format) -> String {
         "unreleased",
     ]);
     for status in statuses {
-        let stages: Vec<String> = status
-            .stages
-            .iter()
-            .map(|(stage, held)| match &held.since {
-                Some(since) => format!("{stage}={} (since {since})", held.version),
-                None => format!("{stage}={}", held.version),
+        let mut ordered: Vec<(&String, &StageStatus)> = status.stages.iter().collect();
+        ordered.sort_by_key(|(stage, _)| {
+            status
+                .path
+                .iter()
+                .position(|known| known == *stage)
+                .unwrap_or(usize::MAX)
+        });
+        let stages: Vec<String> = ordered
+            .into_iter()
+            .map(|(stage, held)| {
+                let withdrawn = if held.deregistered {
+                    "deregistered, "
+                } else {
+                    ""
+                };
+                match &held.since {
+                    Some(since) => format!("{stage}={} ({withdrawn}since {since})", held.version),
+                    None if held.deregistered => format!("{stage}={} (deregistered)", held.version),
+                    None => format!("{stage}={}", held.version),
+                }
             })
             .collect();
         let mut latest = status.latest.clone().unwrap_or_else(|| "—".into());
@@ -156,7 +195,12 @@ fn render_table(statuses: &[ModelStatus], format: Format) -> String {
     }
 }
 
-fn status_of(registry: &Registry, model: &str, unreleased: Option<String>) -> ModelStatus {
+fn status_of(
+    registry: &Registry,
+    model: &str,
+    unreleased: Option<String>,
+    path: Vec<String>,
+) -> ModelStatus {
     let latest: Option<&Event> = registry.latest(model).map(|(_, event)| event);
 
     let mut stage_names: Vec<&String> = registry
@@ -175,6 +219,10 @@ fn status_of(registry: &Registry, model: &str, unreleased: Option<String>) -> Mo
             Some((
                 stage.clone(),
                 StageStatus {
+                    deregistered: !registry
+                        .releases(model)
+                        .iter()
+                        .any(|(known, _)| *known == version),
                     version: version.to_string(),
                     since: event.tagger.as_ref().map(|tagger| tagger.time.to_string()),
                     tag: event.tag.clone(),
@@ -202,5 +250,6 @@ fn status_of(registry: &Registry, model: &str, unreleased: Option<String>) -> Mo
         deprecated,
         stages,
         unreleased,
+        path,
     }
 }

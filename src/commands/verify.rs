@@ -19,7 +19,7 @@ pub struct Args {
 impl From<VerifyError> for CommandError {
     fn from(error: VerifyError) -> Self {
         let kind = match error {
-            VerifyError::Lightweight { .. } => Kind::Failed,
+            VerifyError::Lightweight { .. } | VerifyError::Deregistered { .. } => Kind::Failed,
             _ => Kind::Invalid,
         };
         CommandError {
