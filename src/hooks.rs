@@ -6,7 +6,8 @@
 //! Hooks go where git looks for them: `core.hooksPath` where it is set (relative to the work tree
 //! root), otherwise `hooks/` in the common git directory. A hook that mrel did not write is never
 //! overwritten silently: mrel renames it to `NAME.mrel-chained` and its script runs it first, or,
-//! where that name is taken, rejects the installation. `--force` replaces it.
+//! where that name is taken, rejects the installation. `--force` replaces it and keeps the old
+//! hook as `NAME.mrel-replaced`.
 
 use std::path::{Path, PathBuf};
 
@@ -136,6 +137,18 @@ pub fn plan_install(dir: &Path, force: bool) -> Result<Vec<(&'static str, Action
     Ok(plan)
 }
 
+/// Where `--force` keeps a hook it replaces: `NAME.mrel-replaced`, numbered when taken.
+pub fn replaced_path(dir: &Path, hook: &str) -> std::path::PathBuf {
+    let first = dir.join(format!("{hook}.mrel-replaced"));
+    if std::fs::symlink_metadata(&first).is_err() {
+        return first;
+    }
+    (2..)
+        .map(|number| dir.join(format!("{hook}.mrel-replaced.{number}")))
+        .find(|candidate| std::fs::symlink_metadata(candidate).is_err())
+        .expect("some numbered name is free")
+}
+
 /// Carries out a plan from [`plan_install`], writing scripts that run `mrel`.
 pub fn install(dir: &Path, plan: &[(&'static str, Action)], mrel: &Path) -> Result<(), HookError> {
     std::fs::create_dir_all(dir).map_err(io_error("create", dir))?;
@@ -144,6 +157,11 @@ pub fn install(dir: &Path, plan: &[(&'static str, Action)], mrel: &Path) -> Resu
         if *action == Action::Chain {
             let chained = chained_path(dir, hook);
             std::fs::rename(&path, &chained).map_err(io_error("rename", &path))?;
+        }
+        if *action == Action::Replace {
+            // The replaced hook is kept beside, never deleted.
+            let kept = replaced_path(dir, hook);
+            std::fs::rename(&path, &kept).map_err(io_error("rename", &path))?;
         }
         write_script(&path, &script(hook, mrel))?;
     }

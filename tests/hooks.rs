@@ -248,6 +248,9 @@ fn install_force_replaces_hook() {
     let script = std::fs::read_to_string(dir.join("pre-commit")).expect("the hook");
     assert!(script.contains("check --staged"), "{script}");
     assert!(!dir.join("pre-commit.mrel-chained").exists());
+    let kept = std::fs::read_to_string(dir.join("pre-commit.mrel-replaced"))
+        .expect("the replaced hook is kept");
+    assert_eq!(kept, "#!/bin/sh\nexit 0\n");
 }
 
 #[test]

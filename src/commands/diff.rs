@@ -163,7 +163,12 @@ fn resolve(repo: &Repo, release: &ReleaseFile, spec: &str) -> Result<Side, Comma
 
 /// Reads the release file and the tracked metrics file as they are at a revision.
 fn revision_side(repo: &Repo, release: &ReleaseFile, revision: &str) -> Result<Side, CommandError> {
-    let commit = repo.resolve_commit(revision)?;
+    let commit = repo.resolve_commit(revision).map_err(|_| {
+        CommandError::invalid(format!(
+            "`{revision}` is neither a release of {} (MODEL@vX.Y.Z or X.Y.Z), a git revision, nor `{WORKSPACE}`",
+            release.model
+        ))
+    })?;
     let short = commit.to_string()[..12].to_owned();
     let file_text = repo.file_at(commit, &release.path)?.ok_or_else(|| {
         CommandError::invalid(format!(

@@ -33,7 +33,10 @@ pub fn install(global: &Global, force: bool) -> Result<(), CommandError> {
                 "installed the {hook} hook at {path}; the hook that was there, now {}, runs first",
                 hooks::chained_path(&dir, hook).display()
             ),
-            Action::Replace => format!("replaced the {hook} hook at {path} (--force)"),
+            Action::Replace => format!(
+                "replaced the {hook} hook at {path} (--force); the old hook is kept beside it as {}.mrel-replaced",
+                hook
+            ),
         });
     }
     Ok(())

@@ -63,8 +63,15 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
             release.version
         )));
     }
-    if signing == Signing::Sign && !args.dry_run {
-        tagging::check_signing(&repo, &tag)?;
+    if signing == Signing::Sign {
+        match tagging::check_signing(&repo, &tag) {
+            Ok(()) => {}
+            // A dry run creates no tag, so it only warns that the real release would fail.
+            Err(error) if args.dry_run => {
+                global.warn(&format!("the release itself would fail: {error}"))
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
     let templates = Templates::load(Some(repo.root()))?;
     let previous = previous_release(&registry, &release)?;
