@@ -34,7 +34,7 @@ pub struct GateResult {
     /// Reason for a failure or a skip, empty when the check passed.
     pub reason: String,
     /// Direction in which the metric improves, from the gate's `better` or implied by its
-    /// limits; absent where neither tells.
+    /// limits, and absent where neither gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub better: Option<Better>,
 }
@@ -199,7 +199,7 @@ fn judge(
     }
 }
 
-/// Whether `value` equals `bound` up to the rounding of float arithmetic, so that a relative
+/// Returns whether `value` equals `bound` up to the rounding of float arithmetic, so that a relative
 /// limit such as 10% of 0.2 is not missed by the last bit (0.22 against 0.22000000000000003).
 fn within_rounding(value: f64, bound: f64) -> bool {
     let scale = value.abs().max(bound.abs()).max(f64::MIN_POSITIVE);

@@ -137,7 +137,7 @@ pub fn plan_install(dir: &Path, force: bool) -> Result<Vec<(&'static str, Action
     Ok(plan)
 }
 
-/// Where `--force` keeps a hook it replaces: `NAME.mrel-replaced`, numbered when taken.
+/// Returns the path where `--force` keeps a hook it replaces: `NAME.mrel-replaced`, numbered when taken.
 pub fn replaced_path(dir: &Path, hook: &str) -> std::path::PathBuf {
     let first = dir.join(format!("{hook}.mrel-replaced"));
     if std::fs::symlink_metadata(&first).is_err() {

@@ -27,13 +27,13 @@ impl Previous {
     }
 }
 
-/// What a training run contributes to a release.
+/// Metrics, artifacts and timing that a training run contributes to a release.
 pub struct Trained {
     pub metrics: Metrics,
     pub artifacts: Vec<ArtifactDigest>,
     pub started: Option<jiff::Timestamp>,
     pub duration: Option<std::time::Duration>,
-    /// Where the run happened when it came from a run record made elsewhere.
+    /// Origin of the run when it came from a run record made elsewhere.
     pub run: Option<RunOrigin>,
 }
 

@@ -98,12 +98,12 @@ impl Registry {
         }
     }
 
-    /// All events, oldest first.
+    /// Returns all events, oldest first.
     pub fn events(&self) -> &[Event] {
         &self.events
     }
 
-    /// Whether the model is deprecated: a `MODEL@deprecated` tag with no release or assignment
+    /// Returns whether the model is deprecated: a `MODEL@deprecated` tag with no release or assignment
     /// after it, as in GTO.
     pub fn is_deprecated(&self, model: &str) -> bool {
         let mut deprecated = false;
@@ -117,7 +117,7 @@ impl Registry {
         deprecated
     }
 
-    /// Keeps only the events tagged at or before `at`, to answer for a past moment.
+    /// Keeps only the events tagged at or before `at`, to report a past moment.
     pub fn until(self, at: jiff::Timestamp) -> Registry {
         let events = self
             .events

@@ -149,7 +149,7 @@ impl Table {
         out
     }
 
-    /// A GitHub table followed by a blank line, so that text after it never joins the table.
+    /// Renders a GitHub table followed by a blank line, so that text after it never joins the table.
     pub fn to_markdown(&self) -> String {
         let escape = |cell: &str| cell.replace('|', "\\|").replace('\n', " ");
         let mut out = String::new();

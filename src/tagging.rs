@@ -63,7 +63,7 @@ pub fn check_signing(repo: &Repo, tag: &str) -> Result<(), TagError> {
     Ok(())
 }
 
-/// Whether a tag exists under `refs/tags/`.
+/// Returns whether a tag exists under `refs/tags/`.
 pub fn exists(repo: &Repo, tag: &str) -> Result<bool, TagError> {
     let write_error = |error: gix::Error| TagError::Write {
         tag: tag.to_owned(),

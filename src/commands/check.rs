@@ -36,7 +36,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
                 .collect();
             if inside.is_empty() {
                 return Err(CommandError::invalid(format!(
-                    "{} holds no tracked release.yaml",
+                    "{} contains no tracked release.yaml",
                     path.display()
                 )));
             }

@@ -92,7 +92,7 @@ fn latest_tag(index: &ReleaseIndex<'_>, model: &str) -> Result<String, CommandEr
         })
 }
 
-/// The release below `to` where `to` is a release, otherwise the latest release.
+/// Returns the release below `to` where `to` is a release, otherwise the latest release.
 fn default_from(index: &ReleaseIndex<'_>, model: &str, to: &str) -> Result<String, CommandError> {
     let to_version = tags::parse(to).and_then(|name| match name.kind {
         TagKind::Register(version) => Some(version),

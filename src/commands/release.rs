@@ -25,7 +25,7 @@ pub struct Args {
     pub run: Option<PathBuf>,
     /// A revision whose commit the run record may name instead of HEAD.
     pub allow_commit: Option<String>,
-    /// Where the run's artifacts are, when not in the work tree.
+    /// Folder of the run's artifacts, when they are not in the work tree.
     pub artifacts: Option<PathBuf>,
 }
 
