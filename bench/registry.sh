@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Times reading a large registry: `mrel status`, `mrel history MODEL` and `mrel latest MODEL`
 # beside `gto show`, `gto history MODEL` and `git for-each-ref` with peeling, on a repository with
-# N release tags and N stage tags (default 2000 each). Prints a table with ratios and the peak
-# memory of each command.
+# N release tags and N stage tags (default 2000 each), with its refs packed as in a clone. Prints
+# a table with ratios and the peak memory of each command.
 #
 #   bash bench/registry.sh [N]
 #
@@ -43,6 +43,8 @@ if [[ ! -f "$repo/.complete" ]]; then
     done
   } | git -C "$repo" fast-import --quiet
   git -C "$repo" checkout --quiet main
+  # A clone has its refs packed; so does this repository, for every tool alike.
+  git -C "$repo" pack-refs --all
   touch "$repo/.complete"
 fi
 

@@ -310,7 +310,7 @@ fn timeline<'a>(
                     time,
                     date,
                     by,
-                    signature: verifier.verify_tag_id(event.tag_id).status,
+                    signature: verifier.verify_event(event).status,
                     forced: details.as_ref().is_some_and(|details| details.forced),
                     replaces: details
                         .as_ref()
@@ -370,7 +370,7 @@ fn model_changelog(
             time,
             date,
             released_by,
-            signature: verifier.verify_tag_id(event.tag_id).status,
+            signature: verifier.verify_event(event).status,
             has_record: current.is_some(),
             previous_version: previous.map(ToString::to_string),
             notes: record::split_message(&event.message).0.trim().to_owned(),

@@ -110,6 +110,16 @@ impl<'repo> Verifier<'repo> {
         Verifier { repo }
     }
 
+    /// Checks the signature of a registry event. An event read without a signature is unsigned
+    /// at once, which spares reading its tag object a second time.
+    pub fn verify_event(&self, event: &crate::registry::Event) -> Verdict {
+        if event.signed {
+            self.verify_tag_id(event.tag_id)
+        } else {
+            Verdict::unsigned()
+        }
+    }
+
     /// Reads the tag object `id` and checks its signature.
     pub fn verify_tag_id(&self, id: gix::ObjectId) -> Verdict {
         match self.repo.find_object(id) {

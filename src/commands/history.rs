@@ -39,7 +39,7 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let rows: Vec<Row> = registry
         .model_events(&args.model)
         .map(|event| {
-            let verdict = verifier.verify_tag_id(event.tag_id);
+            let verdict = verifier.verify_event(event);
             if verdict.status == Status::Error && !verifier_errors.contains(&verdict.detail) {
                 verifier_errors.push(verdict.detail.clone());
             }
