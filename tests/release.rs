@@ -326,3 +326,58 @@ fn template_error_found_before_training() {
         "training ran before the template was checked"
     );
 }
+
+#[test]
+fn backport_below_latest_warns() {
+    let repo = TestRepo::with_model(&ModelFile::new("2.0.0", 50));
+    repo.release_unsigned();
+    repo.commit_model(&ModelFile::new("1.5.0", 55));
+    let output = repo
+        .mrel(&["release", MODEL, "--no-sign"])
+        .output()
+        .expect("mrel runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("1.5.0 is below the latest release 2.0.0"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert!(repo.tags().contains(&"demo@v1.5.0".to_owned()));
+}
+
+#[test]
+fn bad_previous_signature_warns() {
+    let repo = TestRepo::with_model(&ModelFile::new("1.0.0", 50));
+    repo.configure_ssh_signing();
+    repo.mrel(&["release", MODEL]).assert().success();
+
+    // Rewrites the released record after signing, keeping the old signature.
+    let forged = repo
+        .tag_object("demo@v1.0.0")
+        .replace("\"accuracy\": 0.50", "\"accuracy\": 0.99");
+    let mut mktag = repo.git_command(&["mktag"]);
+    mktag
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = mktag.spawn().expect("start git mktag");
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("mktag stdin"),
+        format!("{forged}\n").as_bytes(),
+    )
+    .expect("write the forged tag");
+    let output = child.wait_with_output().expect("git mktag runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let id = stdout_of(&output).trim().to_owned();
+    repo.git(&["update-ref", "refs/tags/demo@v1.0.0", &id]);
+
+    repo.commit_model(&ModelFile::new("1.1.0", 60));
+    let release = repo.mrel(&["release", MODEL]).output().expect("mrel runs");
+    assert!(release.status.success(), "{}", stderr_of(&release));
+    assert!(
+        stderr_of(&release).contains(
+            "the signature of demo@v1.0.0, the release this one is compared with, is bad"
+        ),
+        "{}",
+        stderr_of(&release)
+    );
+}

@@ -75,6 +75,26 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     }
     let templates = Templates::load(Some(repo.root()))?;
     let previous = previous_release(&registry, &release)?;
+    if let Some((_, event)) = registry.previous(&release.model, &release.version) {
+        let verdict = crate::signature::Verifier::new(&repo.git).verify_event(event);
+        if verdict.status == crate::signature::Status::Bad {
+            global.warn(&format!(
+                "the signature of {}, the release this one is compared with, is bad: its record may \
+                 have been changed; check it with `mrel verify {}`",
+                event.tag, event.tag
+            ));
+        }
+    }
+    if let Some((latest, _)) = registry.latest(&release.model)
+        && *latest > release.version
+    {
+        global.warn(&format!(
+            "{} {} is below the latest release {latest}; it is compared with {}, and `latest` stays {latest}",
+            release.model,
+            release.version,
+            previous.as_ref().map_or("no earlier release", |previous| previous.version.as_str())
+        ));
+    }
     let preview = notes::prepare(
         &release,
         &commit.to_string(),
