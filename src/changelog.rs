@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::compare::{self, MetricRow, ParamRow};
 use crate::gates::GateResult;
-use crate::metrics::{MetricValue, Metrics};
+use crate::metrics::Metrics;
 use crate::record::{self, RecordError, ReleaseRecord};
 use crate::registry::{Event, Registry};
 use crate::release_file::{self, Better, Gate, ReleaseFile};
@@ -476,16 +476,12 @@ fn changes(
 }
 
 fn record_metrics(record: &ReleaseRecord) -> Metrics {
-    record
-        .metrics
-        .iter()
-        .map(|(name, value)| (name.clone(), MetricValue::from_json(value)))
-        .collect()
+    crate::metrics::from_record(&record.metrics)
 }
 
-/// The direction in which each gated metric improves: the `better` that the record stores with
-/// each check, or, in records without it, what the limits imply (`min` and `max_decrease` mean
-/// higher is better, `max` and `max_increase` lower; a metric with both kinds has none).
+/// Collects the direction in which each gated metric improves, from the `better` that the record
+/// stores with each check. Records without it fall back to what the limits imply: higher for
+/// `min` and `max_decrease`, lower for `max` and `max_increase`, and none where both kinds meet.
 fn gate_directions(results: &[GateResult]) -> BTreeMap<String, Gate> {
     let mut directions: BTreeMap<String, Option<Better>> = BTreeMap::new();
     for result in results {
@@ -532,7 +528,7 @@ fn event_reason(event: &Event) -> Option<String> {
         .and_then(|details| details.reason)
 }
 
-/// The tagger's time (RFC 3339), date (`YYYY-MM-DD`) and `Name <email>`, all in UTC.
+/// Returns the tagger's time (RFC 3339), date (`YYYY-MM-DD`) and `Name <email>`, all in UTC.
 pub fn tagger_fields(event: &Event) -> (Option<String>, Option<String>, Option<String>) {
     match &event.tagger {
         Some(tagger) => (

@@ -8,7 +8,7 @@ use crate::gates::{GateResult, Status};
 use crate::metrics::{MetricValue, Metrics};
 use crate::release_file::{Better, Gate};
 
-/// How a metric moved, in the direction its gate or `better` setting declares.
+/// Movement of a metric, judged in the direction that its gate or `better` setting declares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {

@@ -1,6 +1,6 @@
-//! mrel releases machine-learning models from a git repository: it trains a model declared in a
-//! `release.yaml`, compares its metrics with the previous release, applies quality gates, renders
-//! release notes and records the release as a signed annotated tag in GTO's grammar.
+//! mrel releases machine-learning models from a git repository. It trains a model declared in a
+//! `release.yaml` and compares its metrics with the previous release. Then it applies quality
+//! gates, renders release notes and records the release as a signed annotated tag in GTO's grammar.
 
 pub mod card;
 pub mod changelog;

@@ -139,6 +139,14 @@ fn special_float(text: &str) -> Option<f64> {
 /// Flattened metrics, sorted by name.
 pub type Metrics = BTreeMap<String, MetricValue>;
 
+/// Reads the flattened metrics that a release record or a run record stores as JSON.
+pub fn from_record(stored: &serde_json::Map<String, serde_json::Value>) -> Metrics {
+    stored
+        .iter()
+        .map(|(name, value)| (name.clone(), MetricValue::from_json(value)))
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     #[error("cannot read metrics file {path}: {source}")]

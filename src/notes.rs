@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::compare::{self, MetricRow, ParamRow};
 use crate::digest::ArtifactDigest;
 use crate::gates::{self, GateError, GateResult};
-use crate::metrics::{MetricValue, Metrics};
+use crate::metrics::Metrics;
 use crate::record::{RELEASE_FORMAT, ReleaseRecord, Training};
 use crate::release_file::{ReleaseFile, TrainCommand};
 use crate::training::humanize;
@@ -19,11 +19,7 @@ pub struct Previous {
 
 impl Previous {
     pub fn metrics(&self) -> Metrics {
-        self.record
-            .metrics
-            .iter()
-            .map(|(name, value)| (name.clone(), MetricValue::from_json(value)))
-            .collect()
+        crate::metrics::from_record(&self.record.metrics)
     }
 }
 

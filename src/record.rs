@@ -134,7 +134,7 @@ fn parse<T: serde::de::DeserializeOwned>(
 /// The record format of stage assignments, rollbacks, deregistrations and deprecations.
 pub const EVENT_FORMAT: &str = "mrel.event/1";
 
-/// Record of a stage or lifecycle tag, beyond what its name says.
+/// Record of a stage or lifecycle tag, beyond what its name encodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventRecord {

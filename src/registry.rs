@@ -169,6 +169,13 @@ impl Registry {
         active
     }
 
+    /// Returns whether `version` is registered and not deregistered since.
+    pub fn is_active(&self, model: &str, version: &semver::Version) -> bool {
+        self.releases(model)
+            .iter()
+            .any(|(known, _)| *known == version)
+    }
+
     /// The greatest active version: SemVer order, so pre-releases sort below their release.
     pub fn latest<'a>(&'a self, model: &str) -> Option<(&'a semver::Version, &'a Event)> {
         self.releases(model).into_iter().next_back()

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::compare::{self, MetricRow, ParamRow};
 use crate::gates::{self, GateResult};
-use crate::metrics::{self, MetricValue, Metrics, MetricsError, float_text};
+use crate::metrics::{self, MetricsError, float_text};
 use crate::record;
 use crate::registry::Registry;
 use crate::release_file::{self, Change, Gate, Problem, ReleaseFile, StageRule, TrainCommand};
@@ -677,13 +677,7 @@ pub fn review_metrics(
         Some((_, event)) => match record::parse_release(&event.tag, &event.message) {
             Ok(record) => {
                 review.compared_with = Some(event.tag.clone());
-                Some(
-                    record
-                        .metrics
-                        .iter()
-                        .map(|(name, value)| (name.clone(), MetricValue::from_json(value)))
-                        .collect::<Metrics>(),
-                )
+                Some(crate::metrics::from_record(&record.metrics))
             }
             Err(error) => {
                 notes.push(format!(

@@ -176,8 +176,8 @@ pub fn create(
     Ok(tag_id)
 }
 
-/// The signer's own words where it printed any, which name the real cause (a missing key file,
-/// an agent that refused); gix reports them as `program="…", stderr="…"`.
+/// Returns the signer's own stderr where it printed any, because it names the real cause (a
+/// missing key file, an agent that refused). gix reports it as `program="…", stderr="…"`.
 fn signing_failure(error: &gix::Error) -> String {
     let text = error.to_string();
     let field = |name: &str| {

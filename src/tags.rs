@@ -13,7 +13,9 @@
 
 use std::fmt;
 
-/// What a registry tag records.
+use crate::release_file::check_model_name;
+
+/// Event that a registry tag records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TagKind {
     Register(semver::Version),
@@ -108,7 +110,7 @@ pub fn parse(name: &str) -> Option<TagName> {
             Some(stage) => (stage, true),
             None => (stage, false),
         };
-        if !is_gto_name(stage) {
+        if check_model_name(stage).is_err() {
             return None;
         }
         if cancel {
@@ -131,15 +133,7 @@ fn parse_model(part: &str) -> Option<String> {
         Some((folder, name)) => (Some(folder), name),
         None => (None, part),
     };
-    let name_ok = !name.is_empty()
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/'));
-    if !name_ok {
-        return None;
-    }
+    check_model_name(name).ok()?;
     match folder {
         Some(folder)
             if !folder.is_empty()
@@ -156,15 +150,6 @@ fn parse_model(part: &str) -> Option<String> {
 
 fn is_counter(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit())
-}
-
-fn is_gto_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/'))
 }
 
 #[cfg(test)]

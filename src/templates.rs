@@ -12,7 +12,7 @@ use crate::report::{format_change, format_json_value};
 pub const OVERRIDE_DIR: &str = ".mrel/templates";
 
 /// Instruction budget of one rendering, so that a template that loops without end stops with an
-/// error; it is far above what the built-in templates use for thousands of rows.
+/// error. It is far above what the built-in templates use for thousands of rows.
 const FUEL: u64 = 50_000_000;
 
 const BUILT_IN: &[(&str, &str)] = &[

@@ -336,8 +336,8 @@ fn wait_for_readers(readers: &[std::thread::JoinHandle<()>], limit: Duration) ->
 /// Sends `signal` to the process group that training's first process leads.
 fn signal_group(leader: u32, signal: libc::c_int) {
     if let Ok(group) = i32::try_from(leader) {
-        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory of
-        // this process, and a group that is gone only makes it return an error.
+        // SAFETY: kill(2) with a negative pid signals a process group and touches no memory of
+        // this process. A group that is gone only makes it return an error.
         unsafe { libc::kill(-group, signal) };
     }
 }

@@ -63,11 +63,7 @@ pub fn resolve(registry: &Registry, spec: &str) -> Result<Target, VerifyError> {
         };
         let (assignment, version) = registry.in_stage(&name.model, stage).ok_or_else(empty)?;
         let release = registry.release(&name.model, version).ok_or_else(empty)?;
-        let active = registry
-            .releases(&name.model)
-            .iter()
-            .any(|(known, _)| *known == version);
-        if !active {
+        if !registry.is_active(&name.model, version) {
             let withdrawn = tags::TagName {
                 model: name.model.clone(),
                 kind: TagKind::Deregister(version.clone()),

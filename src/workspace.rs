@@ -8,7 +8,7 @@ use crate::release_file::{self, FILE_NAME, Problem, Problems, ReleaseFile};
 use crate::repo::{Repo, RepoError};
 use crate::yaml::Position;
 
-/// Where release files are read from.
+/// Source of the release files: the work tree or the index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The files in the work tree.

@@ -608,7 +608,7 @@ fn notes_from_invalid_context_is_rejected() {
     let file_text = file.to_str().expect("UTF-8 path");
     for (contents, expected) in [
         ("{\"model\": ", "is not valid JSON"),
-        ("[1, 2]", "holds no JSON object"),
+        ("[1, 2]", "contains no JSON object"),
         ("{\"model\": \"demo\"}", "`version` is undefined"),
     ] {
         std::fs::write(&file, contents).expect("write the context");

@@ -17,7 +17,7 @@ fn annotated(repo: &TestRepo, tag: &str) {
     ]);
 }
 
-/// A new commit, so that the next tag lands on a commit of its own.
+/// Commits a new file, so that the next tag lands on a commit of its own.
 fn next_commit(repo: &TestRepo, name: &str) {
     repo.write(name, name);
     repo.commit_all(name);
@@ -41,7 +41,7 @@ fn status_json(repo: &TestRepo, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&stdout_of(&output)).expect("JSON output")
 }
 
-/// The time `seconds` after the pinned date, in git's raw date format.
+/// Returns the time `seconds` after the pinned date, in git's raw date format.
 fn pinned_plus(seconds: i64) -> String {
     // 2024-01-01T00:00:00Z, the pinned date of the test repositories.
     let pinned = 1_704_067_200;

@@ -38,15 +38,20 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
     let release = workspace::find_model(&repo, &args.model)?;
     // Only tag names are read to find the default sides, and only the two tags compared are
     // read in full, so that the time does not grow with the size of the registry.
-    let index = || ReleaseIndex::load(&repo, &release.model);
-    let to_spec = match &args.to {
-        Some(spec) => spec.clone(),
-        None => latest_tag(&index()?, &release.model)?,
+    let index = match (&args.from, &args.to) {
+        (Some(_), Some(_)) => None,
+        _ => Some(ReleaseIndex::load(&repo, &release.model)?),
+    };
+    let to_spec = match (&args.to, &index) {
+        (Some(spec), _) => spec.clone(),
+        (None, Some(index)) => latest_tag(index, &release.model)?,
+        (None, None) => return Err(CommandError::invalid("--to is missing")),
     };
     let to = resolve(&repo, &release, &to_spec)?;
-    let from_spec = match &args.from {
-        Some(spec) => spec.clone(),
-        None => default_from(&index()?, &release.model, &to_spec)?,
+    let from_spec = match (&args.from, &index) {
+        (Some(spec), _) => spec.clone(),
+        (None, Some(index)) => default_from(index, &release.model, &to_spec)?,
+        (None, None) => return Err(CommandError::invalid("--from is missing")),
     };
     let from = resolve(&repo, &release, &from_spec)?;
 
@@ -149,11 +154,7 @@ fn resolve(repo: &Repo, release: &ReleaseFile, spec: &str) -> Result<Side, Comma
         let record = record::parse_release(&event.tag, &event.message)?;
         return Ok(Side {
             label: event.tag.clone(),
-            metrics: record
-                .metrics
-                .iter()
-                .map(|(name, value)| (name.clone(), metrics::MetricValue::from_json(value)))
-                .collect(),
+            metrics: crate::metrics::from_record(&record.metrics),
             params: record.params,
         });
     }

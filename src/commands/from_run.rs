@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use crate::commands::{CommandError, Global, digest};
 use crate::compare::flatten_json;
 use crate::digest::FileToHash;
-use crate::metrics::MetricValue;
 use crate::notes::{RunOrigin, Trained};
 use crate::release_file::ReleaseFile;
 use crate::repo::Repo;
@@ -76,11 +75,7 @@ pub fn trained_from_run(
         ))
     })?;
     Ok(Trained {
-        metrics: run
-            .metrics
-            .iter()
-            .map(|(name, value)| (name.clone(), MetricValue::from_json(value)))
-            .collect(),
+        metrics: crate::metrics::from_record(&run.metrics),
         artifacts: run.artifacts.clone(),
         started: Some(started),
         duration: std::time::Duration::try_from_secs_f64(run.duration_seconds).ok(),

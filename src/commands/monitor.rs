@@ -8,7 +8,7 @@ use crate::commands::promote::declared_stage;
 use crate::commands::rollback::Rollback;
 use crate::commands::{CommandError, Global, print};
 use crate::gates::{self, GateResult, Status};
-use crate::metrics::{self, MetricValue, Metrics};
+use crate::metrics::{self, Metrics};
 use crate::record;
 use crate::report::{Format, Table, format_json_value};
 use crate::workspace;
@@ -59,11 +59,9 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
             release.model
         ))
     })?;
-    let released: Metrics = record::parse_release(&release_event.tag, &release_event.message)?
-        .metrics
-        .iter()
-        .map(|(name, value)| (name.clone(), MetricValue::from_json(value)))
-        .collect();
+    let released: Metrics = crate::metrics::from_record(
+        &record::parse_release(&release_event.tag, &release_event.message)?.metrics,
+    );
     let shown = args.metrics.display().to_string();
     let live = metrics::load(&args.metrics, &shown)?;
 

@@ -69,8 +69,8 @@ pub fn run(global: &Global, args: &Args) -> Result<(), CommandError> {
 }
 
 /// Renders the notes from a context file that `--context` wrote, so that a pull request can
-/// preview them. No repository is opened: the nearest folder above the working folder that
-/// holds `.git` only supplies its template overrides.
+/// preview them. No repository is opened, and the nearest folder above the working folder that
+/// contains `.git` only supplies its template overrides.
 pub fn run_from_context(
     global: &Global,
     model: Option<&str>,
@@ -91,7 +91,7 @@ pub fn run_from_context(
     })?;
     let Some(fields) = context.as_object() else {
         return Err(CommandError::invalid(format!(
-            "the context file {} holds no JSON object; write it with `mrel notes MODEL --context`",
+            "the context file {} contains no JSON object; write it with `mrel notes MODEL --context`",
             path.display()
         )));
     };
@@ -112,7 +112,8 @@ pub fn run_from_context(
     Ok(())
 }
 
-/// The nearest folder at or above `start` that holds `.git`, found without opening a repository.
+/// Finds the nearest folder at or above `start` that contains `.git`, without opening a
+/// repository.
 fn work_tree_root(start: &std::path::Path) -> Option<std::path::PathBuf> {
     let start = std::path::absolute(start).ok()?;
     start

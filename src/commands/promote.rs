@@ -2,7 +2,7 @@
 
 use crate::commands::{CommandError, Global};
 use crate::gates::{self, GateResult};
-use crate::metrics::{MetricValue, Metrics};
+use crate::metrics::Metrics;
 use crate::record::{self, EVENT_FORMAT, EventRecord, compose_message};
 use crate::registry::Registry;
 use crate::release_file::ReleaseFile;
@@ -182,11 +182,7 @@ fn stage_gates(
     }
     let metrics_of = |event: &crate::registry::Event| -> Result<Metrics, CommandError> {
         let record = record::parse_release(&event.tag, &event.message)?;
-        Ok(record
-            .metrics
-            .iter()
-            .map(|(name, value)| (name.clone(), MetricValue::from_json(value)))
-            .collect())
+        Ok(crate::metrics::from_record(&record.metrics))
     };
     let candidate = metrics_of(release_event)?;
     let holder = match registry.in_stage(&release.model, stage) {

@@ -219,10 +219,7 @@ fn status_of(
             Some((
                 stage.clone(),
                 StageStatus {
-                    deregistered: !registry
-                        .releases(model)
-                        .iter()
-                        .any(|(known, _)| *known == version),
+                    deregistered: !registry.is_active(model, version),
                     version: version.to_string(),
                     since: event.tagger.as_ref().map(|tagger| tagger.time.to_string()),
                     tag: event.tag.clone(),

@@ -14,7 +14,7 @@ pub struct Args {
     pub format: Format,
     /// Hashes every artifact instead of taking unchanged files' digests from the cache.
     pub no_cache: bool,
-    /// Where to write the run record; by default `mrel-run.json` next to the metrics file.
+    /// Path of the run record, by default `mrel-run.json` next to the metrics file.
     pub record: Option<std::path::PathBuf>,
 }
 
